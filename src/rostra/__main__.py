@@ -1,0 +1,3 @@
+from rostra.cli import main
+
+main()

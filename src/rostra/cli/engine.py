@@ -1,0 +1,3 @@
+"""engine commands of the rostra CLI."""
+
+from rostra.cli import main  # noqa: F401

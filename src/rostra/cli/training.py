@@ -1,0 +1,3 @@
+"""training commands of the rostra CLI."""
+
+from rostra.cli import main  # noqa: F401

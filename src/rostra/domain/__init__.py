@@ -1,0 +1,1 @@
+"""The vocabulary of Rostra: dataclasses, enums and pure functions; no I/O."""

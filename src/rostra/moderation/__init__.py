@@ -1,0 +1,1 @@
+"""rostra.moderation"""
