@@ -1,0 +1,304 @@
+"""Every table of Rostra, on one MetaData with a constraint naming convention.
+
+Alembic migrations (``storage/migrations``) must produce exactly these tables on SQLite and
+PostgreSQL; ``tests/storage/test_migrations.py`` checks it. Counts that readers see
+(comments per story, replies, reactions) are stored here so that reads never count rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _pk() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UTCDateTime(), nullable=False)
+
+
+sites = Table(
+    "sites",
+    metadata,
+    _pk(),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    # rostra.moderation.policy.Policy.to_dict(): thresholds, word lists, spam, tier
+    Column("policy", JSON, nullable=False),
+    # guests_allowed, premoderation ("none"|"all"|"new_authors"|"links"), premoderation_k,
+    # rejection_reasons, close_after_days, edit_window_seconds, language
+    Column("settings", JSON, nullable=False),
+    Column("allowed_origins", JSON, nullable=False),
+    _created(),
+)
+
+site_keys = Table(
+    "site_keys",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kid", String(64), nullable=False),
+    Column("algorithm", String(8), nullable=False),  # HS256 | RS256 | ES256
+    Column("secret", Text, nullable=False),  # HS256 shared secret, or a PEM public key
+    _created(),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("site_id", "kid"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _pk(),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("email", String(320), nullable=True),
+    Column("password_hash", String(200), nullable=True),  # argon2; NULL for SSO-only staff
+    Column("role", String(16), nullable=False),  # admin | moderator
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("session_version", Integer, nullable=False, default=1),  # bump to log out everywhere
+    _created(),
+)
+
+site_moderators = Table(
+    "site_moderators",
+    metadata,
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _pk(),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex; never the token
+    _created(),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("closed", Boolean, nullable=False, default=False),
+    Column("premoderation", Boolean, nullable=False, default=False),
+    Column("close_after_days", Integer, nullable=True),
+    Column("comment_count", Integer, nullable=False, default=0),  # published, all depths
+    Column("top_level_count", Integer, nullable=False, default=0),  # published top-level
+    _created(),
+    UniqueConstraint("site_id", "url"),
+)
+
+authors = Table(
+    "authors",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),  # sso | guest | local | import
+    Column("external_id", String(255), nullable=True),  # SSO `sub`, import id, guest token id
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=True),
+    _created(),
+    Column("last_seen_at", UTCDateTime(), nullable=True),
+    Column("banned_until", UTCDateTime(), nullable=True),  # far future = permanent ban
+    Column("comment_count", Integer, nullable=False, default=0),
+    Column("approved_count", Integer, nullable=False, default=0),
+    Column("rejected_count", Integer, nullable=False, default=0),
+    Column("report_count", Integer, nullable=False, default=0),
+    Column("notify_replies", Boolean, nullable=False, default=False),
+    Column("forgotten_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("site_id", "kind", "external_id"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("story_id", ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", ForeignKey("comments.id", ondelete="SET NULL"), nullable=True),
+    Column("root_id", Id, nullable=True),  # top-level ancestor; NULL for top-level comments
+    Column("depth", Integer, nullable=False, default=0),
+    Column("author_id", ForeignKey("authors.id", ondelete="SET NULL"), nullable=True),
+    Column("body", Text, nullable=False),  # Markdown source as written
+    Column("html", Text, nullable=False),  # rendered once at write time, sanitised
+    Column("status", String(16), nullable=False),  # domain.comments.CommentStatus
+    Column("featured", Boolean, nullable=False, default=False),
+    Column("decision", String(16), nullable=True),  # the policy's decision at post time
+    Column("severity", Float, nullable=False, default=0.0),  # max label score, for queue order
+    Column("flagged_labels", String(200), nullable=False, default=""),  # " insult threat "
+    Column("reviewed", Boolean, nullable=False, default=False),  # a moderator decided
+    Column("version", Integer, nullable=False, default=1),  # optimistic concurrency
+    Column("reply_count", Integer, nullable=False, default=0),  # published direct replies
+    Column("reaction_count", Integer, nullable=False, default=0),
+    Column("report_count", Integer, nullable=False, default=0),  # unresolved reports
+    Column("ip", String(64), nullable=True),  # erased by `rostra forget`
+    Column("source", String(16), nullable=False, default="rostra"),  # rostra|disqus|wordpress|isso
+    Column("external_id", String(255), nullable=True),  # id in the imported archive
+    _created(),
+    Column("edited_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("site_id", "source", "external_id"),
+    Index("ix_comments_thread", "story_id", "parent_id", "status", "created_at", "id"),
+    Index("ix_comments_root", "root_id", "status", "created_at"),
+    Index("ix_comments_queue", "site_id", "status", "severity"),
+    Index("ix_comments_author", "author_id", "created_at"),
+)
+
+comment_edits = Table(
+    "comment_edits",
+    metadata,
+    _pk(),
+    Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("body", Text, nullable=False),  # the body BEFORE this edit
+    Column("html", Text, nullable=False),
+    Column("edited_at", UTCDateTime(), nullable=False),
+)
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
+    Column("author_id", ForeignKey("authors.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), nullable=False, default="like"),
+    _created(),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("author_id", ForeignKey("authors.id", ondelete="SET NULL"), nullable=True),
+    Column("reason", String(32), nullable=False),  # abuse | spam | off_topic | other
+    Column("note", Text, nullable=True),
+    _created(),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("comment_id", "author_id"),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    _pk(),
+    Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tier", String(16), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("scores", JSON, nullable=False),  # {label: probability}
+    Column("spam", JSON, nullable=False),  # {signal: value}
+    Column("reasons", JSON, nullable=False),  # [Reason.to_dict()]
+    Column("decision", String(16), nullable=False),
+    Column("shadow", Boolean, nullable=False, default=False),  # a site model scoring in shadow
+    _created(),
+)
+
+bans = Table(
+    "bans",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", ForeignKey("authors.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("user_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("reason", Text, nullable=True),
+    _created(),
+    Column("until", UTCDateTime(), nullable=True),  # NULL = permanent
+    Column("lifted_at", UTCDateTime(), nullable=True),
+    Column("lifted_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
+moderation_log = Table(
+    "moderation_log",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("comment_id", Id, nullable=True, index=True),
+    Column("author_id", Id, nullable=True),
+    Column("user_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("actor", String(16), nullable=False),  # moderator | system | author | admin
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    _created(),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),  # epoch seconds
+    Column("count", Integer, nullable=False, default=0),
+)
+
+# Live updates shared by every server process: a new published comment appends a row;
+# SSE streams follow the table (and PostgreSQL NOTIFY wakes them early).
+events = Table(
+    "events",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("story_id", ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("comment_id", Id, nullable=True),
+    Column("kind", String(32), nullable=False),  # comment.published | comment.removed
+    _created(),
+    Index("ix_events_story", "story_id", "id"),
+)
