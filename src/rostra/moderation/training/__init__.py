@@ -1,0 +1,1 @@
+"""Rebuilding and evaluating the shipped moderation models (needs the labelled data)."""
