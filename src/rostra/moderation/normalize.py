@@ -1,0 +1,310 @@
+"""Text normalisation that undoes common evasion, with a map back to the original offsets.
+
+Stages, in order (each keeps the offset map when asked to):
+
+1. per character: compatibility decomposition (NFKD, so fullwidth, mathematical and circled
+   letters become plain ones), combining marks, zero-width and other format characters
+   dropped, case folding, Cyrillic/Greek look-alikes mapped to Latin, control characters to
+   a space;
+2. letters split by spaces, dots, dashes or underscores ("f u c k", "f.u.c.k") are joined
+   when at least three single characters, two of them letters, stand in a row;
+3. inside words that contain a letter, leetspeak digits and symbols become letters
+   (4→a, 3→e, 0→o, $→s, @→a, 1→i, 5→s, 7→t, and "!" between letters → i) and masking
+   symbols between letters (``# % ^ ~ ?``) become ``*``, the wildcard the word lists match;
+   numbers ("2020", "100 people", "3rd", "$5bn") are left alone;
+4. runs of three or more identical letters collapse to one ("fuuuuck" → "fuck"); doubles
+   ("good", "all") stay.
+
+Stages 3 and the ASCII case of stage 1 are one-to-one, so they cost nothing for offsets.
+``normalize(text, with_offsets=False)`` skips the map entirely: it is the bulk path used by
+training and the fast tier.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["NormalizedText", "normalize"]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """A normalised text and, optionally, where each of its characters came from.
+
+    ``offsets[i]`` is the index in ``original`` of normalised character ``i``; the list has
+    ``len(text) + 1`` entries and the last one is ``len(original)``. It is ``None`` when
+    ``normalize`` ran with ``with_offsets=False``.
+    """
+
+    text: str
+    offsets: Sequence[int] | None
+    original: str = ""
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalised span ``[start, end)`` to the original span that covers it.
+
+        Characters dropped between two kept ones (separators of split letters, the tail of a
+        stretched run, zero-width characters, combining marks) fall inside the returned span.
+        """
+        if self.offsets is None:
+            raise ValueError("this text was normalised with with_offsets=False")
+        n = len(self.text)
+        start = min(max(start, 0), n)
+        end = min(max(end, start), n)
+        if start == end:
+            pos = self.offsets[start]
+            return pos, pos
+        orig_start = self.offsets[start]
+        orig_end = self.offsets[end]
+        last = self.offsets[end - 1]
+        if orig_end <= last:
+            # ``end`` cuts through one original character that expanded to several ("ß" → "ss").
+            orig_end = last + 1
+        return orig_start, orig_end
+
+    def original_span(self, start: int, end: int) -> str:
+        """The original text under the normalised span ``[start, end)``."""
+        a, b = self.to_original(start, end)
+        return self.original[a:b]
+
+
+# --- stage 1: characters -------------------------------------------------------------------
+
+# Look-alikes that NFKD and case folding leave alone. Keys are lower case (we fold first).
+_HOMOGLYPHS = {
+    # Cyrillic
+    "а": "a", "б": "b", "в": "b", "г": "r", "е": "e", "ё": "e", "и": "u", "й": "u",
+    "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ш": "w", "ь": "b", "ъ": "b", "э": "e",
+    "є": "e", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "һ": "h", "ԁ": "d", "ԛ": "q",
+    "ԝ": "w", "ӏ": "l", "ү": "y", "ң": "h", "ҝ": "k", "ҡ": "k", "ɡ": "g",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "θ": "o",
+    "ι": "i", "κ": "k", "λ": "l", "μ": "u", "ν": "v", "ξ": "e", "ο": "o", "π": "n",
+    "ρ": "p", "σ": "o", "ς": "s", "τ": "t", "υ": "u", "φ": "f", "χ": "x", "ψ": "w",
+    "ω": "w", "ϲ": "c", "ϳ": "j",
+    # Latin, Armenian and other look-alikes outside the basic alphabet
+    "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ƅ": "b",
+    "ɑ": "a", "ɩ": "i", "ɪ": "i", "ʀ": "r", "ʏ": "y", "ᴀ": "a", "ʙ": "b", "ᴄ": "c",
+    "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m",
+    "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ǫ": "q", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v",
+    "ᴡ": "w", "ᴢ": "z", "օ": "o", "ս": "u", "ց": "g", "æ": "ae", "œ": "oe",
+    "ß": "ss", "þ": "th", "ð": "d",
+}  # fmt: skip
+
+# Whitespace and format characters NFKD does not turn into a plain space.
+_SPACES = frozenset("\t\n\r\x0b\x0c\x85\u2028\u2029")
+
+
+def _map_char(c: str) -> str:
+    category = unicodedata.category(c)
+    if category in ("Mn", "Me", "Cf", "Cs"):  # combining marks, zero-width/bidi, lone surrogates
+        return ""
+    if category == "Cc":
+        return "\n" if c == "\n" else " "
+    if c in _SPACES:
+        return " "
+    if c.isascii():
+        return c.lower()
+    decomposed = unicodedata.normalize("NFKD", c)
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = unicodedata.normalize("NFKC", kept).casefold()
+    out = "".join(_HOMOGLYPHS.get(ch, ch) for ch in folded)
+    # Compatibility forms such as "⑴" decompose to several characters; keep them, but drop
+    # anything the decomposition turned into format characters.
+    return "".join(ch for ch in out if unicodedata.category(ch) not in ("Mn", "Me", "Cf"))
+
+
+class _CharTable(dict[int, str]):
+    """A ``str.translate`` table filled on first use of each code point."""
+
+    def __missing__(self, key: int) -> str:
+        value = _map_char(chr(key))
+        self[key] = value
+        return value
+
+
+_CHAR_TABLE = _CharTable()
+_ASCII_TABLE = {i: _map_char(chr(i)) for i in range(128)}
+_CHAR_TABLE.update(_ASCII_TABLE)
+_ASCII_IDENTITY = all(len(v) == 1 for v in _ASCII_TABLE.values())
+
+
+def _map_chars(text: str, offsets: list[int] | None) -> tuple[str, list[int] | None]:
+    if text.isascii():
+        # One-to-one: offsets stay the identity.
+        return text.translate(_ASCII_TABLE), offsets
+    if offsets is None:
+        return text.translate(_CHAR_TABLE), None
+    table = _CHAR_TABLE
+    pieces: list[str] = []
+    new_offsets: list[int] = []
+    for i, c in enumerate(text):
+        mapped = table[ord(c)]
+        if mapped:
+            pieces.append(mapped)
+            new_offsets.extend([offsets[i]] * len(mapped))
+    new_offsets.append(offsets[-1])
+    return "".join(pieces), new_offsets
+
+
+# --- generic offset-keeping substitution ------------------------------------------------------
+
+# A rewrite gets the match and returns the replacement plus, for each replacement character,
+# its position relative to match.start(); or None to keep the match unchanged.
+_Rewrite = Callable[["re.Match[str]"], "tuple[str, list[int]] | None"]
+
+
+def _sub(
+    pattern: re.Pattern[str], rewrite: _Rewrite, text: str, offsets: list[int] | None
+) -> tuple[str, list[int] | None]:
+    if offsets is None:
+
+        def replace(m: re.Match[str]) -> str:
+            result = rewrite(m)
+            return m.group() if result is None else result[0]
+
+        return pattern.sub(replace, text), None
+    pieces: list[str] = []
+    new_offsets: list[int] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        result = rewrite(m)
+        if result is None:
+            continue
+        replacement, rel = result
+        s = m.start()
+        pieces.append(text[pos:s])
+        new_offsets.extend(offsets[pos:s])
+        pieces.append(replacement)
+        new_offsets.extend(offsets[s + r] for r in rel)
+        pos = m.end()
+    if pos == 0:
+        return text, offsets
+    pieces.append(text[pos:])
+    new_offsets.extend(offsets[pos:])  # includes the final len(original) entry
+    return "".join(pieces), new_offsets
+
+
+# --- stage 2: split letters -------------------------------------------------------------------
+
+_ITEM = r"(?:[^\W_]|[$@*])"
+_SEP = r"[ \t.\-_·•]{1,3}"
+_SPLIT_RE = re.compile(rf"(?<![^\W_])(?<![$@*]){_ITEM}(?:{_SEP}{_ITEM}(?!{_ITEM})){{2,}}")
+# Cheap pre-check (a separator first lets the regex engine skip ahead): two single characters
+# in a row after a separator, which any run of three or more contains.
+_SPLIT_HINT_RE = re.compile(rf"[ \t.\-_·•]{_ITEM}{_SEP}{_ITEM}(?!{_ITEM})")
+_SPLIT_ITEM_RE = re.compile(_ITEM)
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def _join_split(m: re.Match[str]) -> tuple[str, list[int]] | None:
+    matched = m.group()
+    items = [(im.start(), im.group()) for im in _SPLIT_ITEM_RE.finditer(matched)]
+    if sum(1 for _, ch in items if _LETTER_RE.match(ch)) < 2:
+        return None  # "1 2 3", "5 - 4 - 3" stay numbers
+    return "".join(ch for _, ch in items), [i for i, _ in items]
+
+
+# --- stage 3: leetspeak and masks (one-to-one) ------------------------------------------------
+
+_LEET = {"4": "a", "3": "e", "0": "o", "$": "s", "@": "a", "1": "i", "5": "s", "7": "t"}
+_MASKS = frozenset("*#%^~?")
+_WORDISH = r"(?:[^\W_]|[$@!*#%^~?])"
+_SPECIAL_RE = re.compile(r"[\d$@!*#%^~?]")
+_TOKEN_TAIL_RE = re.compile(rf"{_WORDISH}*")
+_SYMBOLS = frozenset("$@!*#%^~?")
+# Numbers with a unit or ordinal suffix are not leetspeak.
+_NUMBER_RE = re.compile(
+    r"[$£€#]?\d+(?:st|nd|rd|th|s|am|pm|k|m|b|bn|x|d|p|g|gb|mb|kb|tb|kg|km|cm|mm|ml|mph|kph|hz"
+    r"|ghz|mhz|fps|yo|h|hr|hrs|min|mins|sec|secs|ft|lb|lbs|in|yr|yrs|v|w|kw|kwh|mp|c|f)?[!?]*"
+)
+_NOT_LEET_DIGIT = frozenset("2689")
+
+
+def _decode_token(token: str) -> str:
+    if not _LETTER_RE.search(token) or _NUMBER_RE.fullmatch(token):
+        return token
+    chars = list(token)
+    # Only the core of the token, from its first to its last letter, digit, "$" or "@", is
+    # decoded: edge punctuation ("wow!!", "#tag", "why?!", "a**") stays as written.
+    core = [i for i, c in enumerate(chars) if c.isalnum() or c in "$@"]
+    first, last = core[0], core[-1]
+    # Runs separated by a digit that is never leet ("covid19" keeps its 9) are decoded only
+    # when they themselves hold a letter.
+    run_start = first
+    for end in range(first, last + 2):
+        if end <= last and chars[end] not in _NOT_LEET_DIGIT:
+            continue
+        if _LETTER_RE.search(token, run_start, end):
+            for i in range(run_start, end):
+                c = chars[i]
+                if c in _LEET:
+                    if not (c == "@" and i == 0):  # "@name" is a mention
+                        chars[i] = _LEET[c]
+                elif c == "!":
+                    chars[i] = "i"
+                elif c in _MASKS:
+                    chars[i] = "*"
+        run_start = end + 1
+    return "".join(chars)
+
+
+def _decode_leet(text: str) -> str:
+    """Decode every token that holds a digit or symbol (one-to-one, so offsets stay)."""
+    pieces: list[str] = []
+    pos = 0
+    for m in _SPECIAL_RE.finditer(text):
+        p = m.start()
+        if p < pos:
+            continue  # inside the token just decoded
+        start = p
+        while start > pos and (text[start - 1].isalnum() or text[start - 1] in _SYMBOLS):
+            start -= 1
+        tail = _TOKEN_TAIL_RE.match(text, p)
+        end = tail.end() if tail is not None else p + 1
+        token = text[start:end]
+        decoded = _decode_token(token)
+        if decoded != token:
+            pieces.append(text[pos:start])
+            pieces.append(decoded)
+            pos = end
+        else:
+            pieces.append(text[pos:end])
+            pos = end
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+# --- stage 4: stretched letters ---------------------------------------------------------------
+
+# "www" stays: it is the start of a host name far more often than a stretched w.
+_STRETCH_RE = re.compile(r"(.)\1{2,}")
+_STRETCH_HINT_RE = re.compile(r"(.)\1\1")
+
+
+def _collapse(m: re.Match[str]) -> tuple[str, list[int]] | None:
+    c = m.group(1)
+    if c == "w" or not c.isalpha():
+        return None  # digits ("1000"), punctuation ("!!!") and "www" stay
+    return c, [0]
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def normalize(text: str, *, with_offsets: bool = True) -> NormalizedText:
+    """Normalise ``text`` for matching and scoring; see the module docstring for the stages."""
+    offsets: list[int] | None = list(range(len(text) + 1)) if with_offsets else None
+    out, offsets = _map_chars(text, offsets)
+    if _SPLIT_HINT_RE.search(out) is not None:
+        out, offsets = _sub(_SPLIT_RE, _join_split, out, offsets)
+    out = _decode_leet(out)
+    if _STRETCH_HINT_RE.search(out) is not None:
+        out, offsets = _sub(_STRETCH_RE, _collapse, out, offsets)
+    return NormalizedText(out, tuple(offsets) if offsets is not None else None, text)
