@@ -1,0 +1,193 @@
+"""Staff accounts and SSO keys: password hashing, log-in checks, tokens and key generation.
+
+Each function that writes opens one transaction on the engine it is given.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy import Connection, Engine
+
+from rostra.domain.accounts import KeyAlgorithm, SiteKey, User
+from rostra.domain.comments import Role
+from rostra.domain.errors import InvalidInput, Unauthenticated
+from rostra.domain.identity import Staff
+from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
+from rostra.storage.database import transaction
+from rostra.storage.sites import SiteStore
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+KID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+_hasher = PasswordHasher()
+# Verified against when the username does not exist, so both paths take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_password(password: str) -> str:
+    _check_password(password)
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True if ``password`` matches; a missing or malformed hash never matches."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"the password must be at least {MIN_PASSWORD_LENGTH} characters long",
+            field="password",
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput("the password is too long", field="password")
+
+
+def staff_for(conn: Connection, user: User) -> Staff:
+    return user.as_staff(ModeratorStore.site_ids(conn, user.id))
+
+
+def authenticate(engine: Engine, username: str, password: str) -> User:
+    """The enabled user with these credentials; Unauthenticated otherwise (one message)."""
+    refused = Unauthenticated("wrong username or password")
+    if len(password) > MAX_PASSWORD_LENGTH or len(username) > 100:
+        raise refused
+    with transaction(engine) as conn:
+        user = UserStore.find(conn, username)
+        ok = verify_password(user.password_hash if user else None, password)
+        if user is None or not ok or user.disabled:
+            raise refused
+        assert user.password_hash is not None
+        if _hasher.check_needs_rehash(user.password_hash):
+            UserStore.set_password_hash(conn, user.id, _hasher.hash(password))
+        return user
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    role: Role,
+    password: str,
+    *,
+    site_slugs: Iterable[str] = (),
+    email: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """A moderator (of ``site_slugs``) or an admin (of every site) with a local password."""
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput(
+            "a username is 1-100 letters, digits or _.@- and starts with a letter or digit",
+            field="username",
+        )
+    password_hash = hash_password(password)
+    with transaction(engine) as conn:
+        site_ids = [SiteStore.get_by_slug(conn, slug).id for slug in site_slugs]
+        user = UserStore.create(
+            conn, username, role, password_hash=password_hash, email=email, now=now or _now()
+        )
+        for site_id in site_ids:
+            ModeratorStore.add(conn, site_id, user.id)
+        return user
+
+
+def set_password(engine: Engine, username: str, password: str) -> None:
+    """A new password; every existing session of the user ends."""
+    password_hash = hash_password(password)
+    with transaction(engine) as conn:
+        user = UserStore.get_by_username(conn, username)
+        UserStore.set_password_hash(conn, user.id, password_hash)
+        UserStore.end_sessions(conn, user.id)
+
+
+def create_api_token(
+    engine: Engine, username: str, name: str, *, now: datetime | None = None
+) -> str:
+    """A new API token for the user; returned once, stored only as its SHA-256."""
+    name = name.strip()
+    if not 0 < len(name) <= 100:
+        raise InvalidInput("a token name is 1-100 characters", field="name")
+    with transaction(engine) as conn:
+        user = UserStore.get_by_username(conn, username)
+        _, token = TokenStore.create(conn, user.id, name, now=now or _now())
+        return token
+
+
+def check_public_key(algorithm: KeyAlgorithm, pem: str) -> str:
+    """The PEM text if it is a public key usable with ``algorithm``; InvalidInput otherwise."""
+    try:
+        key = load_pem_public_key(pem.encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("not a PEM public key", field="public_key") from exc
+    if algorithm is KeyAlgorithm.RS256:
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+            raise InvalidInput("RS256 needs an RSA public key of at least 2048 bits",
+                               field="public_key")
+    elif algorithm is KeyAlgorithm.ES256:
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise InvalidInput("ES256 needs a P-256 (secp256r1) public key", field="public_key")
+    else:
+        raise InvalidInput("HS256 keys are generated by Rostra, not given", field="algorithm")
+    return pem.strip() + "\n"
+
+
+def _key_material(algorithm: KeyAlgorithm, public_key: str | None) -> tuple[str, str | None]:
+    """(what to store, the secret to show once or None) for a new key."""
+    if algorithm is KeyAlgorithm.HS256:
+        if public_key is not None:
+            raise InvalidInput("HS256 takes no public key; Rostra generates the secret",
+                               field="public_key")
+        secret = secrets.token_urlsafe(48)
+        return secret, secret
+    if public_key is None:
+        raise InvalidInput(f"{algorithm.value} needs the site's public key (PEM)",
+                           field="public_key")
+    return check_public_key(algorithm, public_key), None
+
+
+def add_site_key(
+    engine: Engine,
+    slug: str,
+    algorithm: KeyAlgorithm,
+    *,
+    public_key: str | None = None,
+    kid: str | None = None,
+    rotate: bool = False,
+    now: datetime | None = None,
+) -> tuple[SiteKey, str | None]:
+    """Add (or, with ``rotate``, rotate in) an SSO key; returns it and an HS256 secret to show.
+
+    Rotation keeps the newest previous key valid beside the new one, so tokens signed
+    before the publisher's servers switch keep working; revoke the old key afterwards.
+    """
+    if kid is not None and not KID_PATTERN.match(kid):
+        raise InvalidInput("a key id is 1-64 letters, digits or _.-", field="kid")
+    stored, shown = _key_material(algorithm, public_key)
+    with transaction(engine) as conn:
+        site = SiteStore.get_by_slug(conn, slug)
+        store_key = SiteKeyStore.rotate if rotate else SiteKeyStore.add
+        key = store_key(conn, site.id, algorithm, stored, now=now or _now(), kid=kid)
+        return key, shown
+
+
+def revoke_site_key(engine: Engine, slug: str, kid: str, *, now: datetime | None = None) -> None:
+    with transaction(engine) as conn:
+        site = SiteStore.get_by_slug(conn, slug)
+        SiteKeyStore.revoke(conn, site.id, kid, now=now or _now())
