@@ -22,6 +22,7 @@ from rostra.domain.errors import InvalidInput, Unauthenticated
 from rostra.domain.identity import Staff
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
 from rostra.storage.database import transaction
+from rostra.storage.reviews import ReviewStore
 from rostra.storage.sites import SiteStore
 
 MIN_PASSWORD_LENGTH = 10
@@ -100,11 +101,15 @@ def create_user(
     password_hash = hash_password(password)
     with transaction(engine) as conn:
         site_ids = [SiteStore.get_by_slug(conn, slug).id for slug in site_slugs]
+        now = now or _now()
         user = UserStore.create(
-            conn, username, role, password_hash=password_hash, email=email, now=now or _now()
+            conn, username, role, password_hash=password_hash, email=email, now=now
         )
         for site_id in site_ids:
             ModeratorStore.add(conn, site_id, user.id)
+        after = {"username": username, "role": role.value, "sites": list(site_slugs)}
+        ReviewStore.log(conn, site_id=None, action="user.create", actor="admin", now=now,
+                        after=after)
         return user
 
 
@@ -124,9 +129,12 @@ def create_api_token(
     name = name.strip()
     if not 0 < len(name) <= 100:
         raise InvalidInput("a token name is 1-100 characters", field="name")
+    now = now or _now()
     with transaction(engine) as conn:
         user = UserStore.get_by_username(conn, username)
-        _, token = TokenStore.create(conn, user.id, name, now=now or _now())
+        api_token, token = TokenStore.create(conn, user.id, name, now=now)
+        ReviewStore.log(conn, site_id=None, action="token.create", actor="admin", now=now,
+                        after={"username": username, "name": name, "token_id": api_token.id})
         return token
 
 
@@ -180,14 +188,29 @@ def add_site_key(
     if kid is not None and not KID_PATTERN.match(kid):
         raise InvalidInput("a key id is 1-64 letters, digits or _.-", field="kid")
     stored, shown = _key_material(algorithm, public_key)
+    now = now or _now()
     with transaction(engine) as conn:
         site = SiteStore.get_by_slug(conn, slug)
         store_key = SiteKeyStore.rotate if rotate else SiteKeyStore.add
-        key = store_key(conn, site.id, algorithm, stored, now=now or _now(), kid=kid)
+        key = store_key(conn, site.id, algorithm, stored, now=now, kid=kid)
+        ReviewStore.log(conn, site_id=site.id, action="site.key.rotate" if rotate else
+                        "site.key.add", actor="admin", now=now,
+                        after={"kid": key.kid, "algorithm": key.algorithm.value})
         return key, shown
 
 
 def revoke_site_key(engine: Engine, slug: str, kid: str, *, now: datetime | None = None) -> None:
+    now = now or _now()
     with transaction(engine) as conn:
         site = SiteStore.get_by_slug(conn, slug)
-        SiteKeyStore.revoke(conn, site.id, kid, now=now or _now())
+        SiteKeyStore.revoke(conn, site.id, kid, now=now)
+        ReviewStore.log(conn, site_id=site.id, action="site.key.revoke", actor="admin",
+                        now=now, before={"kid": kid})
+
+
+def revoke_api_token(engine: Engine, token_id: int, *, now: datetime | None = None) -> None:
+    now = now or _now()
+    with transaction(engine) as conn:
+        TokenStore.revoke(conn, token_id, now=now)
+        ReviewStore.log(conn, site_id=None, action="token.revoke", actor="admin", now=now,
+                        before={"token_id": token_id})
