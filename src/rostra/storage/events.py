@@ -1,0 +1,87 @@
+"""EventStore: the append-only feed of thread changes that live updates follow.
+
+A row is appended in the same transaction as the change, so a reader never hears of a comment
+that was rolled back. On PostgreSQL the append also NOTIFYs ``rostra_events`` (delivered at
+commit) so that streams in every server process wake at once instead of polling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, func, insert, select
+
+from rostra.storage.tables import events
+
+CHANNEL = "rostra_events"
+
+
+class EventKind(StrEnum):
+    PUBLISHED = "comment.published"
+    REMOVED = "comment.removed"
+    EDITED = "comment.edited"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    site_id: int
+    story_id: int
+    comment_id: int | None
+    kind: str
+    created_at: datetime
+
+
+class EventStore:
+    @staticmethod
+    def append(
+        conn: Connection,
+        *,
+        site_id: int,
+        story_id: int,
+        comment_id: int | None,
+        kind: EventKind,
+        now: datetime,
+    ) -> int:
+        result = conn.execute(
+            insert(events).values(
+                site_id=site_id,
+                story_id=story_id,
+                comment_id=comment_id,
+                kind=kind.value,
+                created_at=now,
+            )
+        )
+        event_id = int(result.inserted_primary_key[0])
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_notify(CHANNEL, f"{story_id}:{event_id}")))
+        return event_id
+
+    @staticmethod
+    def since(conn: Connection, story_id: int, after_id: int, *, limit: int = 100) -> list[Event]:
+        rows = conn.execute(
+            select(events)
+            .where(events.c.story_id == story_id, events.c.id > after_id)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        return [
+            Event(
+                id=r.id,
+                site_id=r.site_id,
+                story_id=r.story_id,
+                comment_id=r.comment_id,
+                kind=r.kind,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def last_id(conn: Connection, story_id: int) -> int:
+        value = conn.execute(
+            select(func.max(events.c.id)).where(events.c.story_id == story_id)
+        ).scalar_one()
+        return int(value or 0)

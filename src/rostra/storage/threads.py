@@ -1,0 +1,330 @@
+"""ThreadStore: reading a story's discussion — one page at a time, or all of it at once.
+
+Reads return plain dicts shaped for the API (``rostra.web`` serialises them as they are), because
+a 5,000-comment thread must not pay for a dataclass and a pydantic model per comment. HTML was
+rendered and sanitised at write time; reading never renders Markdown.
+
+A page is: up to ``limit`` published top-level comments after the cursor (an index range scan on
+``ix_comments_thread`` or ``ix_comments_reacted``), the reader's own pending top-level comments
+in the same key range, and the replies of those roots (by ``root_id``), nested. The number of
+queries is the same on page 1 of 50 comments and page 500 of 50,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from rostra.domain.comments import CommentStatus, SortOrder
+from rostra.storage._keyset import after, decode_cursor, encode_cursor, order
+from rostra.storage.tables import authors, comments, reactions
+
+_PUBLISHED = CommentStatus.PUBLISHED.value
+_PENDING = CommentStatus.PENDING.value
+_DELETED = CommentStatus.DELETED.value
+#: An author sees their own held AND engine-rejected comments as "pending" (never why).
+_OWN_HIDDEN = [_PENDING, CommentStatus.REJECTED.value]
+
+_SORTS: dict[SortOrder, list[tuple[Any, str]]] = {
+    SortOrder.OLDEST: [(comments.c.created_at, "asc"), (comments.c.id, "asc")],
+    SortOrder.NEWEST: [(comments.c.created_at, "desc"), (comments.c.id, "desc")],
+    SortOrder.REACTED: [(comments.c.reaction_count, "desc"), (comments.c.id, "desc")],
+}
+
+_COLUMNS = (
+    comments.c.id,
+    comments.c.parent_id,
+    comments.c.root_id,
+    comments.c.depth,
+    comments.c.author_id,
+    authors.c.name.label("author_name"),
+    comments.c.html,
+    comments.c.status,
+    comments.c.featured,
+    comments.c.reaction_count,
+    comments.c.reply_count,
+    comments.c.created_at,
+    comments.c.edited_at,
+)
+
+
+def _select() -> Any:
+    return select(*_COLUMNS).select_from(
+        comments.outerjoin(authors, authors.c.id == comments.c.author_id)
+    )
+
+
+def _as_dict(row: Any, reader_id: int | None) -> dict[str, Any]:
+    deleted = row.status == _DELETED
+    return {
+        "id": row.id,
+        "parent_id": row.parent_id,
+        "depth": row.depth,
+        "author": None if deleted else {"id": row.author_id, "name": row.author_name},
+        "html": "" if deleted else row.html,
+        "status": _PENDING if row.status in _OWN_HIDDEN else row.status,
+        "featured": row.featured,
+        "reactions": row.reaction_count,
+        "reply_count": row.reply_count,
+        "created_at": row.created_at.isoformat(),
+        "edited_at": None if row.edited_at is None else row.edited_at.isoformat(),
+        "mine": reader_id is not None and row.author_id == reader_id,
+        "replies": [],
+    }
+
+
+def nest(roots: list[dict[str, Any]], replies: Iterable[dict[str, Any]], max_depth: int) -> None:
+    """Hang ``replies`` (oldest first, each with its ``root_id``) under their parents, in place.
+
+    A reply below ``max_depth`` levels is shown beside its parent with ``reply_to`` naming the
+    comment it answers (Coral's "flatten replies"); a reply whose parent is not shown (rejected,
+    or pending for someone else) goes under its root. Deleted comments stay only as empty
+    placeholders that keep their shown replies in place.
+    """
+    nodes: dict[int, dict[str, Any]] = {c["id"]: c for c in roots}
+    level: dict[int, int] = {c["id"]: 0 for c in roots}
+    host_of: dict[int, dict[str, Any]] = {}
+    for reply in replies:
+        root_id = reply.pop("root_id", None)
+        parent = nodes.get(reply["parent_id"]) or nodes.get(root_id or -1)
+        if parent is None:
+            continue
+        host = parent
+        if level[parent["id"]] >= max_depth:
+            host = host_of[parent["id"]]
+            author = parent["author"]
+            reply["reply_to"] = {"id": parent["id"], "name": author["name"] if author else None}
+        host["replies"].append(reply)
+        nodes[reply["id"]] = reply
+        level[reply["id"]] = level[host["id"]] + 1
+        host_of[reply["id"]] = host
+    _prune_deleted(roots)
+
+
+def _prune_deleted(nodes: list[dict[str, Any]]) -> None:
+    for node in nodes:
+        _prune_deleted(node["replies"])
+    nodes[:] = [n for n in nodes if n["status"] != _DELETED or n["replies"]]
+
+
+@dataclass
+class ThreadPage:
+    comments: list[dict[str, Any]]
+    next_cursor: str | None
+    featured: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ThreadStore:
+    @staticmethod
+    def page(
+        conn: Connection,
+        story_id: int,
+        *,
+        sort: SortOrder = SortOrder.OLDEST,
+        cursor: str | None = None,
+        limit: int = 20,
+        reader_id: int | None = None,
+        max_replies: int = 100,
+        max_depth: int = 6,
+    ) -> ThreadPage:
+        columns = _SORTS[sort]
+        kind = f"t:{sort.value}"
+        resume = decode_cursor(cursor, kind, len(columns)) if cursor else None
+        c = comments.c
+        top = (
+            _select()
+            .where(c.story_id == story_id, c.parent_id.is_(None), c.status == _PUBLISHED)
+            .order_by(*order(columns))
+            .limit(limit + 1)
+        )
+        if resume is not None:
+            top = top.where(after(columns, resume))
+        rows = list(conn.execute(top))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(kind, [getattr(rows[-1], col.key) for col, _ in columns])
+
+        if reader_id is not None:
+            own = (
+                _select()
+                .where(
+                    c.story_id == story_id,
+                    c.parent_id.is_(None),
+                    c.status.in_(_OWN_HIDDEN),
+                    c.author_id == reader_id,
+                )
+                .order_by(*order(columns))
+            )
+            if resume is not None:
+                own = own.where(after(columns, resume))
+            own_rows = list(conn.execute(own))
+            if next_cursor is not None:
+                # Only those that sort before the next page starts; the rest come later.
+                last = [getattr(rows[-1], col.key) for col, _ in columns]
+                own_rows = [r for r in own_rows if not _is_after(r, columns, last)]
+            rows = _merge(rows, own_rows, columns)
+
+        roots = [_as_dict(r, reader_id) for r in rows]
+        if roots:
+            replies = ThreadStore._replies(
+                conn, [r["id"] for r in roots], reader_id=reader_id, max_replies=max_replies
+            )
+            counts = {r["id"]: 0 for r in roots}
+            for reply in replies:
+                counts[reply["root_id"]] += 1
+            nest(roots, replies, max_depth)
+            for root in roots:
+                # reply_count is direct replies; more_replies says the page cut a subthread.
+                root["more_replies"] = counts[root["id"]] >= max_replies
+        featured = []
+        if cursor is None:
+            featured = ThreadStore._featured(conn, story_id, reader_id)
+        if reader_id is not None:
+            ThreadStore._mark_reacted(conn, reader_id, roots + featured)
+        return ThreadPage(roots, next_cursor, featured)
+
+    @staticmethod
+    def _replies(
+        conn: Connection, root_ids: list[int], *, reader_id: int | None, max_replies: int
+    ) -> list[dict[str, Any]]:
+        c = comments.c
+        visible = c.status.in_([_PUBLISHED, _DELETED])
+        if reader_id is not None:
+            visible = or_(visible, and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
+        numbered = (
+            _select()
+            .add_columns(
+                func.row_number()
+                .over(partition_by=c.root_id, order_by=(c.created_at, c.id))
+                .label("rn")
+            )
+            .where(c.root_id.in_(root_ids), visible)
+            .subquery()
+        )
+        query = (
+            select(numbered)
+            .where(numbered.c.rn <= max_replies)
+            .order_by(numbered.c.created_at, numbered.c.id)
+        )
+        out = []
+        for row in conn.execute(query):
+            item = _as_dict(row, reader_id)
+            item["root_id"] = row.root_id
+            out.append(item)
+        return out
+
+    @staticmethod
+    def replies_of(
+        conn: Connection,
+        root_id: int,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        reader_id: int | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Further replies of one top-level comment, flat and oldest first (``load more``)."""
+        c = comments.c
+        columns = _SORTS[SortOrder.OLDEST]
+        visible = c.status == _PUBLISHED
+        if reader_id is not None:
+            visible = or_(visible, and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
+        query = (
+            _select()
+            .add_columns(c.root_id)
+            .where(c.root_id == root_id, visible)
+            .order_by(*order(columns))
+            .limit(limit + 1)
+        )
+        if cursor:
+            query = query.where(after(columns, decode_cursor(cursor, "r", 2)))
+        rows = list(conn.execute(query))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor("r", [rows[-1].created_at, rows[-1].id])
+        items = [_as_dict(r, reader_id) for r in rows]
+        if reader_id is not None:
+            ThreadStore._mark_reacted(conn, reader_id, items)
+        return items, next_cursor
+
+    @staticmethod
+    def _featured(
+        conn: Connection, story_id: int, reader_id: int | None
+    ) -> list[dict[str, Any]]:
+        c = comments.c
+        query = (
+            _select()
+            .where(c.story_id == story_id, c.featured.is_(True), c.status == _PUBLISHED)
+            .order_by(c.created_at, c.id)
+            .limit(20)
+        )
+        return [_as_dict(r, reader_id) for r in conn.execute(query)]
+
+    @staticmethod
+    def _mark_reacted(conn: Connection, reader_id: int, items: list[dict[str, Any]]) -> None:
+        every: dict[int, list[dict[str, Any]]] = {}
+
+        def walk(nodes: list[dict[str, Any]]) -> None:
+            for node in nodes:
+                every.setdefault(node["id"], []).append(node)
+                walk(node["replies"])
+
+        walk(items)
+        if not every:
+            return
+        mine = set(
+            conn.execute(
+                select(reactions.c.comment_id).where(
+                    reactions.c.author_id == reader_id, reactions.c.comment_id.in_(list(every))
+                )
+            ).scalars()
+        )
+        for comment_id, nodes in every.items():
+            for node in nodes:
+                node["reacted"] = comment_id in mine
+
+    @staticmethod
+    def whole(conn: Connection, story_id: int, *, max_depth: int = 6) -> list[dict[str, Any]]:
+        """Every published comment of the story, nested, oldest first: two queries."""
+        c = comments.c
+        base = _select().where(c.story_id == story_id)
+        roots = [
+            _as_dict(r, None)
+            for r in conn.execute(
+                base.where(c.parent_id.is_(None), c.status == _PUBLISHED).order_by(
+                    c.created_at, c.id
+                )
+            )
+        ]
+        replies = []
+        for row in conn.execute(
+            base.add_columns(c.root_id)
+            .where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
+            .order_by(c.created_at, c.id)
+        ):
+            item = _as_dict(row, None)
+            item["root_id"] = row.root_id
+            replies.append(item)
+        nest(roots, replies, max_depth)
+        return roots
+
+
+def _key(row: Any, columns: list[tuple[Any, str]]) -> list[Any]:
+    return [getattr(row, col.key) for col, _ in columns]
+
+
+def _is_after(row: Any, columns: list[tuple[Any, str]], last: list[Any]) -> bool:
+    key = _key(row, columns)
+    return key > last if columns[0][1] == "asc" else key < last
+
+
+def _merge(rows: list[Any], extra: list[Any], columns: list[tuple[Any, str]]) -> list[Any]:
+    if not extra:
+        return rows
+    merged = rows + extra
+    merged.sort(key=lambda r: _key(r, columns), reverse=columns[0][1] == "desc")
+    return merged
