@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -30,3 +33,38 @@ def render_markdown(text: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel="nofollow noopener ugc",
     ).strip()
+
+
+# Imported archives (Disqus, WordPress) carry HTML written by other systems: it is cleaned with
+# the same allow-list as rendered Markdown, and a plain-text copy becomes the comment's source.
+_BLOCK_BREAK = re.compile(r"</(?:p|div|blockquote|li|pre|h[1-6])\s*>|<br\s*/?>", re.IGNORECASE)
+_LINK = re.compile(
+    r"""<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>""",
+    re.IGNORECASE | re.DOTALL,
+)
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+def sanitize_html(html: str) -> str:
+    """Clean foreign HTML with the comment allow-list; links get ``rel="nofollow noopener ugc"``."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="nofollow noopener ugc",
+    ).strip()
+
+
+def _link_as_text(match: re.Match[str]) -> str:
+    href = match.group(1) or match.group(2) or match.group(3) or ""
+    label = match.group(4)
+    return label if not href or href in label else f"{label} ({href})"
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: block ends become line breaks, links keep their URL."""
+    marked = _BLOCK_BREAK.sub(lambda m: "\n" if m.group(0)[1] in "bB" else "\n\n", html)
+    marked = _LINK.sub(_link_as_text, marked)
+    text = unescape(nh3.clean(marked, tags=set()))
+    return _MANY_NEWLINES.sub("\n\n", text.replace("\r\n", "\n")).strip()

@@ -1,0 +1,151 @@
+"""The records every archive reader yields, whatever the format it reads."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rostra.domain.comments import CommentStatus
+from rostra.domain.errors import InvalidInput
+
+#: Longest comment body an import accepts; longer records are skipped with a reason.
+MAX_BODY_CHARS = 200_000
+#: Longest story URL the ``stories`` table stores.
+MAX_URL_CHARS = 2048
+
+
+class ArchiveError(InvalidInput):
+    """The archive cannot be read any further (broken XML, not an Isso database, bad UTF-8)."""
+
+    code = "invalid_archive"
+    title = "The archive cannot be read"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedStory:
+    """A page comments were written under; ``external_id`` is the archive's own thread id."""
+
+    external_id: str
+    url: str
+    title: str
+    created_at: datetime | None = None
+    closed: bool = False
+    premoderation: bool = False
+    close_after_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedAuthor:
+    """A commenter. ``(kind, external_id)`` identifies them across runs of the same import."""
+
+    external_id: str
+    name: str
+    email: str | None = None
+    kind: str = "import"
+    created_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    banned_until: datetime | None = None
+    notify_replies: bool = False
+    forgotten_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedEdit:
+    """One earlier version of a comment (Rostra exports only)."""
+
+    body: str
+    html: str
+    edited_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedComment:
+    """A comment; stories and parents are referred to by the archive's ids, not ours."""
+
+    external_id: str
+    story_external_id: str
+    parent_external_id: str | None
+    author: ImportedAuthor | None
+    body: str  # text source (Markdown for Isso and Rostra, text of the HTML otherwise)
+    html: str  # sanitised HTML shown to readers
+    status: CommentStatus
+    created_at: datetime
+    source: str  # the system the comment was first written in: disqus, wordpress, isso, rostra
+    edited_at: datetime | None = None
+    ip: str | None = None
+    featured: bool = False
+    decision: str | None = None
+    severity: float = 0.0
+    flagged_labels: str = ""
+    reviewed: bool = False
+    version: int = 1
+    reaction_count: int = 0
+    report_count: int = 0
+    parent_source: str | None = None  # the parent's source when it differs (Rostra exports)
+    edits: tuple[ImportedEdit, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A record the reader could not use: ``reason`` is short and groupable, ``where`` finds it."""
+
+    reason: str
+    where: str
+
+
+ArchiveRecord = ImportedStory | ImportedComment | Skipped
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """An ISO 8601 or ``YYYY-MM-DD HH:MM:SS`` timestamp as an aware UTC datetime, else None.
+
+    Timestamps without a zone are taken as UTC (Disqus and WordPress GMT fields are UTC).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or value.startswith("0000-00-00"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def oversized(body: str) -> Skipped | None:
+    """A ``Skipped`` reason for a body over the import limit (caller fills ``where``)."""
+    if len(body) > MAX_BODY_CHARS:
+        return Skipped(f"body longer than {MAX_BODY_CHARS} characters", "")
+    return None
+
+
+def author_identity(
+    source: str, *, name: str | None, email: str | None, username: str | None = None
+) -> ImportedAuthor | None:
+    """The author of an imported comment, identified by username, else email, else name.
+
+    Emails and names enter ``external_id`` only as a hash, so the key carries no personal data
+    once ``rostra forget`` has erased the name and email columns.
+    """
+    name = (name or "").strip()
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 320 or "@" not in email):
+        email = None  # not an address anyone could be reached at; keep the name only
+    username = (username or "").strip()
+    if username:
+        key = f"{source}:user:{username[:180]}"
+    elif email:
+        key = f"{source}:email:{_digest(email.lower())}"
+    elif name:
+        key = f"{source}:name:{_digest(name)}"
+    else:
+        return None
+    return ImportedAuthor(
+        external_id=key, name=(name or username or "Anonymous")[:200], email=email
+    )
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]

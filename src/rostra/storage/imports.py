@@ -1,0 +1,585 @@
+"""Bulk, idempotent writes of imported archives: stories, authors and threaded comments.
+
+``ArchiveImporter`` takes records one at a time and writes them in batches, each batch in a
+transaction of its own, so an interrupted import leaves whole batches behind and a second run
+adds only what is missing: stories are matched by URL, authors by ``(kind, external_id)`` and
+comments by ``(site_id, source, external_id)``. Replies are linked to parents by the archive's
+ids through the database, so memory stays flat whatever the file's size; a reply that comes
+before its parent is stored first and linked when the import finishes. Counters (story
+counts, reply counts, author tallies) are recomputed once per touched story and author.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+
+from rostra.archive.records import (
+    ArchiveRecord,
+    ImportedAuthor,
+    ImportedComment,
+    ImportedStory,
+    Skipped,
+)
+from rostra.domain.comments import CommentStatus
+from rostra.storage.sites import SiteStore
+from rostra.storage.tables import authors, comment_edits, comments, stories
+
+BATCH_SIZE = 1000
+#: Parent lookups are cached up to this many comments, then the cache starts over.
+CACHE_LIMIT = 200_000
+_CHUNK = 500  # ids per IN (...) list in the final passes
+_PUBLISHED = CommentStatus.PUBLISHED.value
+_REJECTED = (CommentStatus.REJECTED.value, CommentStatus.SPAM.value)
+
+CommentKey = tuple[str, str]  # (source, external_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """Where a stored comment sits, for linking its replies."""
+
+    id: int
+    story_id: int
+    root_id: int | None
+    depth: int
+    parent_id: int | None
+
+
+@dataclass(slots=True)
+class ImportStats:
+    """What an import did; ``skipped`` and ``notes`` count reasons, ``examples`` locate them."""
+
+    stories_created: int = 0
+    stories_existing: int = 0
+    authors_created: int = 0
+    comments_created: int = 0
+    comments_existing: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] += 1
+        self._example(reason, where)
+
+    def note(self, reason: str, where: str) -> None:
+        self.notes[reason] += 1
+        self._example(reason, where)
+
+    def _example(self, reason: str, where: str) -> None:
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < 3 and where:
+            examples.append(where)
+
+
+#: Called inside each batch's transaction with the comments it created (id, record).
+BatchHook = Callable[[Connection, list[tuple[int, ImportedComment]]], None]
+
+
+class ArchiveImporter:
+    """Writes the records of one archive into one site; call ``add`` per record, then ``finish``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        site_id: int,
+        *,
+        now: datetime,
+        batch_size: int = BATCH_SIZE,
+        on_batch: BatchHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.site_id = site_id
+        self.now = now
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self.stats = ImportStats()
+        self._stories: list[ImportedStory] = []
+        self._comments: list[ImportedComment] = []
+        self._story_ids: dict[str, int] = {}  # archive thread id -> our story id
+        self._authors: dict[tuple[str, str], int] = {}
+        self._placed: dict[CommentKey, _Placed] = {}
+        self._orphans: list[ImportedComment] = []  # their story was not read yet
+        self._deferred: list[tuple[int, CommentKey]] = []  # stored before their parent
+        self._touched_stories: set[int] = set()
+        self._touched_authors: set[int] = set()
+
+    # -- intake ----------------------------------------------------------------------------
+    def add(self, record: ArchiveRecord) -> None:
+        if isinstance(record, Skipped):
+            self.stats.skip(record.reason, record.where)
+        elif isinstance(record, ImportedStory):
+            self._stories.append(record)
+            if len(self._stories) >= self.batch_size:
+                with self.engine.begin() as conn:
+                    self._write_stories(conn)
+        else:
+            self._comments.append(record)
+            if len(self._comments) >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered, in one transaction."""
+        if not self._stories and not self._comments:
+            return
+        with self.engine.begin() as conn:
+            self._write_stories(conn)
+            batch, self._comments = self._comments, []
+            self._write_comments(conn, batch, final=False)
+
+    def finish(self) -> ImportStats:
+        """Write the rest, link late parents, recompute counters; returns the statistics."""
+        self.flush()
+        orphans, self._orphans = self._orphans, []
+        for start in range(0, len(orphans), self.batch_size):
+            with self.engine.begin() as conn:
+                self._write_comments(conn, orphans[start : start + self.batch_size], final=True)
+        self._link_deferred()
+        recount(self.engine, self._touched_stories, self._touched_authors)
+        return self.stats
+
+    # -- stories ---------------------------------------------------------------------------
+    def _write_stories(self, conn: Connection) -> None:
+        batch, self._stories = self._stories, []
+        by_url: dict[str, ImportedStory] = {}
+        for story in batch:
+            by_url.setdefault(story.url, story)
+        found = dict(
+            conn.execute(
+                select(stories.c.url, stories.c.id).where(
+                    stories.c.site_id == self.site_id, stories.c.url.in_(list(by_url))
+                )
+            ).all()
+        )
+        self.stats.stories_existing += len(found)
+        new = [story for url, story in by_url.items() if url not in found]
+        if new:
+            rows = [
+                {
+                    "site_id": self.site_id,
+                    "url": s.url,
+                    "title": s.title,
+                    "closed": s.closed,
+                    "premoderation": s.premoderation,
+                    "close_after_days": s.close_after_days,
+                    "comment_count": 0,
+                    "top_level_count": 0,
+                    "created_at": s.created_at or self.now,
+                }
+                for s in new
+            ]
+            result = conn.execute(
+                insert(stories).returning(stories.c.id, sort_by_parameter_order=True), rows
+            )
+            for story, story_id in zip(new, result.scalars(), strict=True):
+                found[story.url] = story_id
+            self.stats.stories_created += len(new)
+        for story in batch:
+            self._story_ids[story.external_id] = found[story.url]
+
+    # -- authors ---------------------------------------------------------------------------
+    def _author_ids(self, conn: Connection, wanted: Iterable[ImportedAuthor]) -> None:
+        missing: dict[tuple[str, str], ImportedAuthor] = {}
+        for author in wanted:
+            key = (author.kind, author.external_id)
+            if key not in self._authors:
+                missing.setdefault(key, author)
+        if not missing:
+            return
+        if len(self._authors) > CACHE_LIMIT:
+            self._authors.clear()
+        for kind in {k for k, _ in missing}:
+            ids = [ext for k, ext in missing if k == kind]
+            for ext, author_id in conn.execute(
+                select(authors.c.external_id, authors.c.id).where(
+                    authors.c.site_id == self.site_id,
+                    authors.c.kind == kind,
+                    authors.c.external_id.in_(ids),
+                )
+            ).tuples():
+                self._authors[(kind, ext)] = author_id
+        new = [a for key, a in missing.items() if key not in self._authors]
+        if not new:
+            return
+        rows = [
+            {
+                "site_id": self.site_id,
+                "kind": a.kind,
+                "external_id": a.external_id,
+                "name": a.name,
+                "email": a.email,
+                "created_at": a.created_at or self.now,
+                "last_seen_at": a.last_seen_at,
+                "banned_until": a.banned_until,
+                "comment_count": 0,
+                "approved_count": 0,
+                "rejected_count": 0,
+                "report_count": 0,
+                "notify_replies": a.notify_replies,
+                "forgotten_at": a.forgotten_at,
+            }
+            for a in new
+        ]
+        result = conn.execute(
+            insert(authors).returning(authors.c.id, sort_by_parameter_order=True), rows
+        )
+        for author, author_id in zip(new, result.scalars(), strict=True):
+            self._authors[(author.kind, author.external_id)] = author_id
+        self.stats.authors_created += len(new)
+
+    # -- comments --------------------------------------------------------------------------
+    def _lookup(self, conn: Connection, keys: Iterable[CommentKey]) -> None:
+        """Put the stored comments among ``keys`` into the placement cache."""
+        by_source: dict[str, list[str]] = {}
+        for source, ext in keys:
+            if (source, ext) not in self._placed:
+                by_source.setdefault(source, []).append(ext)
+        if not by_source:
+            return
+        if len(self._placed) > CACHE_LIMIT:
+            self._placed.clear()
+        c = comments.c
+        for source, exts in by_source.items():
+            rows = conn.execute(
+                select(c.external_id, c.id, c.story_id, c.root_id, c.depth, c.parent_id).where(
+                    c.site_id == self.site_id, c.source == source, c.external_id.in_(exts)
+                )
+            )
+            for ext, *place in rows.tuples():
+                self._placed[(source, ext)] = _Placed(*place)
+
+    def _write_comments(
+        self, conn: Connection, batch: Sequence[ImportedComment], *, final: bool
+    ) -> None:
+        ready: dict[CommentKey, ImportedComment] = {}
+        for record in batch:
+            if record.story_external_id not in self._story_ids:
+                if final:
+                    self.stats.skip("story not in the archive", _where(record))
+                else:
+                    self._orphans.append(record)
+                continue
+            key = (record.source, record.external_id)
+            if key in ready:
+                self.stats.skip("duplicate comment id in the archive", _where(record))
+                continue
+            ready[key] = record
+        if not ready:
+            return
+        parents = {_parent_key(r) for r in ready.values()} - {None}
+        self._lookup(conn, [*ready, *parents])  # type: ignore[list-item]
+        pending: dict[CommentKey, ImportedComment] = {}
+        for key, record in ready.items():
+            place = self._placed.get(key)
+            if place is None:
+                pending[key] = record
+                continue
+            self.stats.comments_existing += 1
+            self._touched_stories.add(place.story_id)
+            if place.parent_id is None and record.parent_external_id is not None:
+                self._deferred.append((place.id, _parent_key(record)))  # type: ignore[arg-type]
+        self._author_ids(conn, (r.author for r in pending.values() if r.author is not None))
+        created: list[tuple[int, ImportedComment]] = []
+        # Insert in generations: a reply waits for a parent that is in this same batch.
+        while pending:
+            generation = {
+                key: record
+                for key, record in pending.items()
+                if (parent := _parent_key(record)) is None
+                or parent in self._placed
+                or parent not in pending
+            }
+            if not generation:  # a cycle of replies inside the batch: store them unlinked
+                generation = dict(pending)
+            for key in generation:
+                del pending[key]
+            created.extend(self._insert_generation(conn, generation))
+        if created:
+            self._write_edits(conn, created)
+            if self.on_batch is not None:
+                self.on_batch(conn, created)
+
+    def _insert_generation(
+        self, conn: Connection, generation: dict[CommentKey, ImportedComment]
+    ) -> list[tuple[int, ImportedComment]]:
+        rows: list[dict[str, Any]] = []
+        places: list[_Placed] = []
+        late_parents: list[CommentKey | None] = []
+        for key, record in generation.items():
+            story_id = self._story_ids[record.story_external_id]
+            parent_key = _parent_key(record)
+            parent = None if parent_key is None else self._placed.get(parent_key)
+            late_parents.append(parent_key if parent_key is not None and parent is None else None)
+            if parent is not None and (parent.story_id != story_id or parent_key == key):
+                self.stats.note("parent in another story; imported as top-level", _where(record))
+                parent = None
+            author_id = (
+                None
+                if record.author is None
+                else self._authors[(record.author.kind, record.author.external_id)]
+            )
+            place = _Placed(
+                0,
+                story_id,
+                None if parent is None else (parent.root_id or parent.id),
+                0 if parent is None else parent.depth + 1,
+                None if parent is None else parent.id,
+            )
+            places.append(place)
+            rows.append(_comment_row(self.site_id, record, place, author_id))
+            self._touched_stories.add(story_id)
+            if author_id is not None:
+                self._touched_authors.add(author_id)
+        result = conn.execute(
+            insert(comments).returning(comments.c.id, sort_by_parameter_order=True), rows
+        )
+        created = []
+        for comment_id, (key, record), place, late in zip(
+            result.scalars(), generation.items(), places, late_parents, strict=True
+        ):
+            self._placed[key] = _Placed(
+                comment_id, place.story_id, place.root_id, place.depth, place.parent_id
+            )
+            if late is not None:
+                self._deferred.append((comment_id, late))
+            created.append((comment_id, record))
+        self.stats.comments_created += len(created)
+        return created
+
+    def _write_edits(self, conn: Connection, created: list[tuple[int, ImportedComment]]) -> None:
+        rows = [
+            {"comment_id": cid, "body": e.body, "html": e.html, "edited_at": e.edited_at}
+            for cid, record in created
+            for e in record.edits
+        ]
+        if rows:
+            conn.execute(insert(comment_edits), rows)
+
+    # -- late parents ----------------------------------------------------------------------
+    def _link_deferred(self) -> None:
+        """Link replies stored before their parents, then fix depth and root in their stories."""
+        deferred, self._deferred = self._deferred, []
+        stories_to_fix: set[int] = set()
+        for start in range(0, len(deferred), _CHUNK):
+            chunk = deferred[start : start + _CHUNK]
+            with self.engine.begin() as conn:
+                self._placed.clear()
+                self._lookup(conn, [key for _, key in chunk])
+                story_of = dict(
+                    conn.execute(
+                        select(comments.c.id, comments.c.story_id).where(
+                            comments.c.id.in_([cid for cid, _ in chunk])
+                        )
+                    ).all()
+                )
+                links = []
+                for comment_id, key in chunk:
+                    parent = self._placed.get(key)
+                    where = f"comment {key[0]}:{key[1]}'s reply (our id {comment_id})"
+                    if parent is None:
+                        self.stats.note("parent not in the archive; imported as top-level", where)
+                    elif parent.story_id != story_of.get(comment_id) or parent.id == comment_id:
+                        self.stats.note("parent in another story; imported as top-level", where)
+                    else:
+                        links.append({"cid": comment_id, "pid": parent.id})
+                        stories_to_fix.add(parent.story_id)
+                if links:
+                    conn.execute(
+                        update(comments)
+                        .where(comments.c.id == bindparam("cid"))
+                        .values(parent_id=bindparam("pid")),
+                        links,
+                    )
+        self._placed.clear()
+        for story_id in stories_to_fix:
+            with self.engine.begin() as conn:
+                broken = fix_tree(conn, story_id)
+            for comment_id in broken:
+                self.stats.note(
+                    "reply cycle in the archive; imported as top-level", f"id {comment_id}"
+                )
+
+
+def _parent_key(record: ImportedComment) -> CommentKey | None:
+    if record.parent_external_id is None:
+        return None
+    return (record.parent_source or record.source, record.parent_external_id)
+
+
+def _where(record: ImportedComment) -> str:
+    return f"{record.source} comment {record.external_id}"
+
+
+def _comment_row(
+    site_id: int, record: ImportedComment, place: _Placed, author_id: int | None
+) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "story_id": place.story_id,
+        "parent_id": place.parent_id,
+        "root_id": place.root_id,
+        "depth": place.depth,
+        "author_id": author_id,
+        "body": record.body,
+        "html": record.html,
+        "status": record.status.value,
+        "featured": record.featured,
+        "decision": record.decision,
+        "severity": record.severity,
+        "flagged_labels": record.flagged_labels,
+        "reviewed": record.reviewed,
+        "version": record.version,
+        "reply_count": 0,
+        "reaction_count": record.reaction_count,
+        "report_count": record.report_count,
+        "ip": record.ip,
+        "source": record.source,
+        "external_id": record.external_id,
+        "created_at": record.created_at,
+        "edited_at": record.edited_at,
+    }
+
+
+def fix_tree(conn: Connection, story_id: int) -> list[int]:
+    """Recompute ``root_id`` and ``depth`` of a story's comments from their parent links.
+
+    Returns the ids of comments found in a reply cycle; they are cut loose as top-level.
+    """
+    c = comments.c
+    rows = conn.execute(
+        select(c.id, c.parent_id, c.root_id, c.depth).where(c.story_id == story_id)
+    ).tuples()
+    parent_of: dict[int, int | None] = {}
+    stored: dict[int, tuple[int | None, int]] = {}
+    for comment_id, parent_id, root_id, depth in rows:
+        parent_of[comment_id] = parent_id
+        stored[comment_id] = (root_id, depth)
+    placed: dict[int, tuple[int | None, int]] = {}
+    broken: list[int] = []
+    for start in parent_of:
+        chain: list[int] = []
+        on_chain: set[int] = set()
+        node: int | None = start
+        while node is not None and node not in placed:
+            if node in on_chain:  # a cycle: cut it at this node
+                broken.append(node)
+                parent_of[node] = None
+                placed[node] = (None, 0)
+                break
+            chain.append(node)
+            on_chain.add(node)
+            node = parent_of.get(node)
+            if node is not None and node not in parent_of:
+                node = None  # parent outside the story: treat as top-level
+        for comment_id in reversed(chain):
+            if comment_id in placed:
+                continue
+            parent = parent_of.get(comment_id)
+            if parent is None or parent not in placed:
+                placed[comment_id] = (None, 0)
+            else:
+                root, depth = placed[parent]
+                placed[comment_id] = (root or parent, depth + 1)
+    changes = [
+        {"cid": cid, "root": root, "depth": depth}
+        for cid, (root, depth) in placed.items()
+        if stored[cid] != (root, depth)
+    ]
+    if broken:
+        conn.execute(
+            update(comments).where(c.id.in_(broken)).values(parent_id=None, root_id=None, depth=0)
+        )
+    if changes:
+        conn.execute(
+            update(comments)
+            .where(c.id == bindparam("cid"))
+            .values(root_id=bindparam("root"), depth=bindparam("depth")),
+            changes,
+        )
+    return broken
+
+
+def recount(engine: Engine, story_ids: Iterable[int], author_ids: Iterable[int]) -> None:
+    """Recompute stored counters from the comments themselves.
+
+    Stories: ``comment_count`` (published, any depth), ``top_level_count`` (published, top
+    level). Comments: ``reply_count`` (published direct replies). Authors, as the comment
+    store keeps them: ``comment_count`` (every comment), ``approved_count`` (published),
+    ``rejected_count`` (rejected or spam).
+    """
+    c = comments.c
+    for chunk in _chunks(sorted(set(story_ids)), _CHUNK):
+        with engine.begin() as conn:
+            published = and_(c.story_id == stories.c.id, c.status == _PUBLISHED)
+            conn.execute(
+                update(stories)
+                .where(stories.c.id.in_(chunk))
+                .values(
+                    comment_count=select(func.count()).where(published).scalar_subquery(),
+                    top_level_count=select(func.count())
+                    .where(published, c.parent_id.is_(None))
+                    .scalar_subquery(),
+                )
+            )
+            _recount_replies(conn, chunk)
+    for chunk in _chunks(sorted(set(author_ids)), _CHUNK):
+        with engine.begin() as conn:
+            mine = c.author_id == authors.c.id
+            conn.execute(
+                update(authors)
+                .where(authors.c.id.in_(chunk))
+                .values(
+                    comment_count=select(func.count()).where(mine).scalar_subquery(),
+                    approved_count=select(func.count())
+                    .where(mine, c.status == _PUBLISHED)
+                    .scalar_subquery(),
+                    rejected_count=select(func.count())
+                    .where(mine, c.status.in_(_REJECTED))
+                    .scalar_subquery(),
+                )
+            )
+
+
+def _recount_replies(conn: Connection, story_ids: list[int]) -> None:
+    """Set ``reply_count`` where it differs from the published direct replies (few writes)."""
+    reply = comments.alias("reply")
+    c = comments.c
+    counted = (
+        select(c.id, c.reply_count, func.count(reply.c.id).label("n"))
+        .select_from(
+            comments.outerjoin(
+                reply,
+                and_(
+                    reply.c.story_id == c.story_id,
+                    reply.c.parent_id == c.id,
+                    reply.c.status == _PUBLISHED,
+                ),
+            )
+        )
+        .where(c.story_id.in_(story_ids))
+        .group_by(c.id, c.reply_count)
+    )
+    changes = [
+        {"cid": cid, "n": n} for cid, stored, n in conn.execute(counted).tuples() if stored != n
+    ]
+    if changes:
+        conn.execute(
+            update(comments).where(c.id == bindparam("cid")).values(reply_count=bindparam("n")),
+            changes,
+        )
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def site_id_for_slug(conn: Connection, slug: str) -> int:
+    """The id of the site ``slug``; ``SiteNotFound`` otherwise."""
+    return SiteStore.get_by_slug(conn, slug).id
