@@ -94,7 +94,7 @@ class Skipped:
     where: str
 
 
-ArchiveRecord = ImportedStory | ImportedComment | Skipped
+ArchiveRecord = ImportedStory | ImportedAuthor | ImportedComment | Skipped
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

@@ -124,6 +124,7 @@ def read_rostra(stream: IO[bytes]) -> Iterator[ArchiveRecord]:
             elif kind == "author":
                 author_id = _int(data, "id")
                 authors[author_id] = _author(data, slug)
+                yield authors[author_id]
             elif kind == "comment":
                 yield _comment(data, slug, authors, where)
             else:

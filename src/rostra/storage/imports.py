@@ -49,6 +49,7 @@ class _Placed:
     root_id: int | None
     depth: int
     parent_id: int | None
+    author_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -78,8 +79,17 @@ class ImportStats:
             examples.append(where)
 
 
-#: Called inside each batch's transaction with the comments it created (id, record).
-BatchHook = Callable[[Connection, list[tuple[int, ImportedComment]]], None]
+#: Called inside each batch's transaction with the comments it created.
+BatchHook = Callable[[Connection, list["Created"]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A comment this import stored: our id, its author's id and the record it came from."""
+
+    id: int
+    author_id: int | None
+    record: ImportedComment
 
 
 class ArchiveImporter:
@@ -101,6 +111,7 @@ class ArchiveImporter:
         self.on_batch = on_batch
         self.stats = ImportStats()
         self._stories: list[ImportedStory] = []
+        self._new_authors: list[ImportedAuthor] = []
         self._comments: list[ImportedComment] = []
         self._story_ids: dict[str, int] = {}  # archive thread id -> our story id
         self._authors: dict[tuple[str, str], int] = {}
@@ -119,6 +130,11 @@ class ArchiveImporter:
             if len(self._stories) >= self.batch_size:
                 with self.engine.begin() as conn:
                     self._write_stories(conn)
+        elif isinstance(record, ImportedAuthor):
+            self._new_authors.append(record)
+            if len(self._new_authors) >= self.batch_size:
+                with self.engine.begin() as conn:
+                    self._write_authors(conn)
         else:
             self._comments.append(record)
             if len(self._comments) >= self.batch_size:
@@ -126,10 +142,11 @@ class ArchiveImporter:
 
     def flush(self) -> None:
         """Write what is buffered, in one transaction."""
-        if not self._stories and not self._comments:
+        if not self._stories and not self._comments and not self._new_authors:
             return
         with self.engine.begin() as conn:
             self._write_stories(conn)
+            self._write_authors(conn)
             batch, self._comments = self._comments, []
             self._write_comments(conn, batch, final=False)
 
@@ -184,16 +201,25 @@ class ArchiveImporter:
             self._story_ids[story.external_id] = found[story.url]
 
     # -- authors ---------------------------------------------------------------------------
-    def _author_ids(self, conn: Connection, wanted: Iterable[ImportedAuthor]) -> None:
-        missing: dict[tuple[str, str], ImportedAuthor] = {}
-        for author in wanted:
-            key = (author.kind, author.external_id)
-            if key not in self._authors:
-                missing.setdefault(key, author)
-        if not missing:
-            return
+    def _write_authors(self, conn: Connection) -> None:
+        batch, self._new_authors = self._new_authors, []
+        self._author_ids(conn, ((a, None) for a in batch))
+
+    def _author_ids(
+        self, conn: Connection, wanted: Iterable[tuple[ImportedAuthor, datetime | None]]
+    ) -> None:
+        """Find or create the authors; one first seen on a comment dates from that comment."""
         if len(self._authors) > CACHE_LIMIT:
             self._authors.clear()
+        missing: dict[tuple[str, str], ImportedAuthor] = {}
+        first_seen: dict[tuple[str, str], datetime | None] = {}
+        for author, seen in wanted:
+            key = (author.kind, author.external_id)
+            if key not in self._authors and key not in missing:
+                missing[key] = author
+                first_seen[key] = seen
+        if not missing:
+            return
         for kind in {k for k, _ in missing}:
             ids = [ext for k, ext in missing if k == kind]
             for ext, author_id in conn.execute(
@@ -207,6 +233,7 @@ class ArchiveImporter:
         new = [a for key, a in missing.items() if key not in self._authors]
         if not new:
             return
+        when = [first_seen[(a.kind, a.external_id)] for a in new]
         rows = [
             {
                 "site_id": self.site_id,
@@ -214,7 +241,7 @@ class ArchiveImporter:
                 "external_id": a.external_id,
                 "name": a.name,
                 "email": a.email,
-                "created_at": a.created_at or self.now,
+                "created_at": a.created_at or seen or self.now,
                 "last_seen_at": a.last_seen_at,
                 "banned_until": a.banned_until,
                 "comment_count": 0,
@@ -224,7 +251,7 @@ class ArchiveImporter:
                 "notify_replies": a.notify_replies,
                 "forgotten_at": a.forgotten_at,
             }
-            for a in new
+            for a, seen in zip(new, when, strict=True)
         ]
         result = conn.execute(
             insert(authors).returning(authors.c.id, sort_by_parameter_order=True), rows
@@ -236,20 +263,20 @@ class ArchiveImporter:
     # -- comments --------------------------------------------------------------------------
     def _lookup(self, conn: Connection, keys: Iterable[CommentKey]) -> None:
         """Put the stored comments among ``keys`` into the placement cache."""
+        if len(self._placed) > CACHE_LIMIT:
+            self._placed.clear()
         by_source: dict[str, list[str]] = {}
         for source, ext in keys:
             if (source, ext) not in self._placed:
                 by_source.setdefault(source, []).append(ext)
         if not by_source:
             return
-        if len(self._placed) > CACHE_LIMIT:
-            self._placed.clear()
         c = comments.c
         for source, exts in by_source.items():
             rows = conn.execute(
-                select(c.external_id, c.id, c.story_id, c.root_id, c.depth, c.parent_id).where(
-                    c.site_id == self.site_id, c.source == source, c.external_id.in_(exts)
-                )
+                select(
+                    c.external_id, c.id, c.story_id, c.root_id, c.depth, c.parent_id, c.author_id
+                ).where(c.site_id == self.site_id, c.source == source, c.external_id.in_(exts))
             )
             for ext, *place in rows.tuples():
                 self._placed[(source, ext)] = _Placed(*place)
@@ -282,10 +309,14 @@ class ArchiveImporter:
                 continue
             self.stats.comments_existing += 1
             self._touched_stories.add(place.story_id)
+            if place.author_id is not None:
+                self._touched_authors.add(place.author_id)
             if place.parent_id is None and record.parent_external_id is not None:
                 self._deferred.append((place.id, _parent_key(record)))  # type: ignore[arg-type]
-        self._author_ids(conn, (r.author for r in pending.values() if r.author is not None))
-        created: list[tuple[int, ImportedComment]] = []
+        self._author_ids(
+            conn, ((r.author, r.created_at) for r in pending.values() if r.author is not None)
+        )
+        created: list[Created] = []
         # Insert in generations: a reply waits for a parent that is in this same batch.
         while pending:
             generation = {
@@ -307,7 +338,7 @@ class ArchiveImporter:
 
     def _insert_generation(
         self, conn: Connection, generation: dict[CommentKey, ImportedComment]
-    ) -> list[tuple[int, ImportedComment]]:
+    ) -> list[Created]:
         rows: list[dict[str, Any]] = []
         places: list[_Placed] = []
         late_parents: list[CommentKey | None] = []
@@ -339,7 +370,7 @@ class ArchiveImporter:
         result = conn.execute(
             insert(comments).returning(comments.c.id, sort_by_parameter_order=True), rows
         )
-        created = []
+        created: list[Created] = []
         for comment_id, (key, record), place, late in zip(
             result.scalars(), generation.items(), places, late_parents, strict=True
         ):
@@ -348,15 +379,15 @@ class ArchiveImporter:
             )
             if late is not None:
                 self._deferred.append((comment_id, late))
-            created.append((comment_id, record))
+            created.append(Created(comment_id, rows[len(created)]["author_id"], record))
         self.stats.comments_created += len(created)
         return created
 
-    def _write_edits(self, conn: Connection, created: list[tuple[int, ImportedComment]]) -> None:
+    def _write_edits(self, conn: Connection, created: list[Created]) -> None:
         rows = [
-            {"comment_id": cid, "body": e.body, "html": e.html, "edited_at": e.edited_at}
-            for cid, record in created
-            for e in record.edits
+            {"comment_id": c.id, "body": e.body, "html": e.html, "edited_at": e.edited_at}
+            for c in created
+            for e in c.record.edits
         ]
         if rows:
             conn.execute(insert(comment_edits), rows)
