@@ -30,9 +30,16 @@ MAX_PASSWORD_LENGTH = 1024
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-_hasher = PasswordHasher()
-# Verified against when the username does not exist, so both paths take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the username does not exist, so both paths cost alike."""
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[key]
 
 
 def _now() -> datetime:
@@ -47,7 +54,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; a missing or malformed hash never matches."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matched = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matched and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
