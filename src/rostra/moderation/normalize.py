@@ -109,6 +109,10 @@ def _map_char(c: str) -> str:
         return " "
     if c.isascii():
         return c.lower()
+    # Look-alikes first: some decompose into other letters ("ϲ", lunate sigma, into "ς").
+    direct = _HOMOGLYPHS.get(c) or _HOMOGLYPHS.get(c.lower())
+    if direct is not None:
+        return direct
     decomposed = unicodedata.normalize("NFKD", c)
     kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     folded = unicodedata.normalize("NFKC", kept).casefold()
@@ -193,26 +197,28 @@ def _sub(
 
 _ITEM = r"(?:[^\W_]|[$@*])"
 _SEP = r"[ \t.\-_·•]{1,3}"
-_SPLIT_RE = re.compile(rf"(?<![^\W_])(?<![$@*]){_ITEM}(?:{_SEP}{_ITEM}(?!{_ITEM})){{2,}}")
+# One separator throughout a run, so "a s-t-u-p-i-d" joins only the dashed part.
+_SPLIT_RE = re.compile(
+    rf"(?<![^\W_])(?<![$@*]){_ITEM}(?P<sep>{_SEP}){_ITEM}(?!{_ITEM})(?:(?P=sep){_ITEM}(?!{_ITEM}))+"
+)
 # Cheap pre-check (a separator first lets the regex engine skip ahead): two single characters
 # in a row after a separator, which any run of three or more contains.
 _SPLIT_HINT_RE = re.compile(rf"[ \t.\-_·•]{_ITEM}{_SEP}{_ITEM}(?!{_ITEM})")
-_SPLIT_ITEM_RE = re.compile(_ITEM)
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
 
 def _join_split(m: re.Match[str]) -> tuple[str, list[int]] | None:
     matched = m.group()
-    items = [(im.start(), im.group()) for im in _SPLIT_ITEM_RE.finditer(matched)]
-    if sum(1 for _, ch in items if _LETTER_RE.match(ch)) < 2:
+    step = len(m.group("sep")) + 1  # one separator throughout: items sit at fixed steps
+    joined = matched[::step]
+    if len(_LETTER_RE.findall(joined)) < 2:
         return None  # "1 2 3", "5 - 4 - 3" stay numbers
-    return "".join(ch for _, ch in items), [i for i, _ in items]
+    return joined, list(range(0, len(matched), step))
 
 
 # --- stage 3: leetspeak and masks (one-to-one) ------------------------------------------------
 
 _LEET = {"4": "a", "3": "e", "0": "o", "$": "s", "@": "a", "1": "i", "5": "s", "7": "t"}
-_MASKS = frozenset("*#%^~?")
 _WORDISH = r"(?:[^\W_]|[$@!*#%^~?])"
 _SPECIAL_RE = re.compile(r"[\d$@!*#%^~?]")
 _TOKEN_TAIL_RE = re.compile(rf"{_WORDISH}*")
@@ -222,35 +228,33 @@ _NUMBER_RE = re.compile(
     r"[$£€#]?\d+(?:st|nd|rd|th|s|am|pm|k|m|b|bn|x|d|p|g|gb|mb|kb|tb|kg|km|cm|mm|ml|mph|kph|hz"
     r"|ghz|mhz|fps|yo|h|hr|hrs|min|mins|sec|secs|ft|lb|lbs|in|yr|yrs|v|w|kw|kwh|mp|c|f)?[!?]*"
 )
-_NOT_LEET_DIGIT = frozenset("2689")
+_NOT_LEET_DIGIT_RE = re.compile(r"([2689])")
+_EDGE_SYMBOLS = "!*#%^~?"
+_DECODE_TABLE = str.maketrans({**_LEET, "!": "i", **{m: "*" for m in "#%^~?"}})
+
+
+def _decode_run(run: str) -> str:
+    return run.translate(_DECODE_TABLE) if _LETTER_RE.search(run) else run
 
 
 def _decode_token(token: str) -> str:
     if not _LETTER_RE.search(token) or _NUMBER_RE.fullmatch(token):
         return token
-    chars = list(token)
     # Only the core of the token, from its first to its last letter, digit, "$" or "@", is
     # decoded: edge punctuation ("wow!!", "#tag", "why?!", "a**") stays as written.
-    core = [i for i, c in enumerate(chars) if c.isalnum() or c in "$@"]
-    first, last = core[0], core[-1]
-    # Runs separated by a digit that is never leet ("covid19" keeps its 9) are decoded only
-    # when they themselves hold a letter.
-    run_start = first
-    for end in range(first, last + 2):
-        if end <= last and chars[end] not in _NOT_LEET_DIGIT:
-            continue
-        if _LETTER_RE.search(token, run_start, end):
-            for i in range(run_start, end):
-                c = chars[i]
-                if c in _LEET:
-                    if not (c == "@" and i == 0):  # "@name" is a mention
-                        chars[i] = _LEET[c]
-                elif c == "!":
-                    chars[i] = "i"
-                elif c in _MASKS:
-                    chars[i] = "*"
-        run_start = end + 1
-    return "".join(chars)
+    first = len(token) - len(token.lstrip(_EDGE_SYMBOLS))
+    end = len(token.rstrip(_EDGE_SYMBOLS))
+    core = token[first:end]
+    lead = ""
+    if first == 0 and core.startswith("@"):  # "@name" is a mention
+        lead, core = "@", core[1:]
+    if _NOT_LEET_DIGIT_RE.search(core) is None:
+        decoded = _decode_run(core)
+    else:
+        # Runs separated by a digit that is never leet ("covid19" keeps its 9) are decoded
+        # only when they themselves hold a letter.
+        decoded = "".join(_decode_run(part) for part in _NOT_LEET_DIGIT_RE.split(core))
+    return token[:first] + lead + decoded + token[end:]
 
 
 def _decode_leet(text: str) -> str:
