@@ -1,0 +1,314 @@
+"""ModerationEngine: normalise, score (fast, accurate or cascade), explain, match word lists,
+measure spam, and let the Policy decide. Batch in, list out; no I/O after ``load()``.
+
+Per-text rules (documented in docs/moderation.md):
+
+* an empty or white-space-only text is not sent to any model: all scores 0, ``tier="none"``,
+  decision from the word lists and spam signals alone (which find nothing: approve);
+* a text longer than ``max_chars`` (100,000) is judged on its first ``max_chars`` characters
+  and held for review at least, with a ``spam`` reason of source ``"length"``;
+* lone surrogates (invalid UTF-16 halves, as from a bad decoder) are replaced by U+FFFD, so
+  every reason's text can be encoded;
+* a non-string item is a programming error: ``InvalidInput`` before anything is scored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rostra.domain.errors import InvalidInput, ScorerNotLoaded
+from rostra.domain.labels import LABELS, SPAM
+from rostra.domain.moderation import AuthorContext, Decision, ModerationResult, Reason
+from rostra.moderation.explain import explanation_reasons
+from rostra.moderation.normalize import NormalizedText, normalize
+from rostra.moderation.policy import TIERS, Policy
+from rostra.moderation.scorer import Explainer, Scorer
+from rostra.moderation.spam import link_reasons, spam_score, spam_signals
+from rostra.moderation.wordlist import WordList, default_terms
+
+__all__ = ["DEFAULT_CASCADE_BAND", "MAX_CHARS", "ModerationEngine"]
+
+log = logging.getLogger(__name__)
+
+MAX_CHARS = 100_000
+#: Fast-tier maximum label scores in [low, high) go on to the accurate tier: below, the comment
+#: is clearly fine; at or above, clearly not. The band brackets every default review threshold
+#: (0.3 to 0.6) with room for the fast tier's error.
+DEFAULT_CASCADE_BAND = (0.1, 0.9)
+WORDLIST_CACHE_SIZE = 32
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+_WordListKey = tuple[tuple[str, ...], tuple[str, ...], bool]
+
+
+class ModerationEngine:
+    """Scores and decides batches of comments. Construct, ``load()`` once, then ``moderate``.
+
+    ``fast`` and ``accurate`` are Scorers (either may be absent), ``explainer`` points at the
+    words behind a label. ``cascade_band`` is the fast-score band sent to the accurate tier.
+    """
+
+    def __init__(
+        self,
+        *,
+        fast: Scorer | None = None,
+        accurate: Scorer | None = None,
+        explainer: Explainer | None = None,
+        cascade_band: tuple[float, float] = DEFAULT_CASCADE_BAND,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
+        low, high = cascade_band
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"cascade_band must satisfy 0 <= low <= high <= 1, got {cascade_band}")
+        if max_chars < 1:
+            raise ValueError("max_chars must be positive")
+        self.fast = fast
+        self.accurate = accurate
+        self.explainer = explainer
+        self.cascade_band = (float(low), float(high))
+        self.max_chars = max_chars
+        self._default_terms: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._wordlists: OrderedDict[_WordListKey, WordList] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- loading ---------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the scorers and the default word list; idempotent."""
+        for scorer in (self.fast, self.accurate):
+            if scorer is not None:
+                scorer.load()
+        explainer_load = getattr(self.explainer, "load", None)
+        if callable(explainer_load):
+            explainer_load()
+        if self._default_terms is None:
+            self._default_terms = default_terms()
+            self._wordlist(Policy.default())  # compile the common case now
+
+    @classmethod
+    def from_model_dir(
+        cls,
+        model_dir: str | Path | None = None,
+        *,
+        tiers: Sequence[str] = ("fast", "accurate"),
+    ) -> ModerationEngine:
+        """Build and load an engine from shipped or trained model files.
+
+        ``model_dir`` holds ``fast/`` and ``accurate/`` (the layout of the package's
+        ``models/`` folder); ``None`` means the shipped models. A tier whose files are missing
+        or unreadable is skipped with a warning: the engine falls back to the other tier.
+        Raises ``InvalidInput`` when no tier could be loaded at all.
+        """
+        unknown = set(tiers) - {"fast", "accurate"}
+        if unknown:
+            raise InvalidInput(f"unknown tiers: {sorted(unknown)}", field="tiers")
+        root = Path(model_dir) if model_dir is not None else None
+        fast: Scorer | None = None
+        accurate: Scorer | None = None
+        explainer: Explainer | None = None
+        problems: list[str] = []
+        fast_dir = root / "fast" if root is not None else None
+        accurate_dir = root / "accurate" if root is not None else None
+        if "fast" in tiers:
+            fast = _build("fast", "FastScorer", fast_dir, problems)
+            if fast is not None:
+                explainer = _build("spans", "SpanExplainer", fast_dir, problems)
+        if "accurate" in tiers:
+            accurate = _build("accurate", "AccurateScorer", accurate_dir, problems)
+        if fast is None and accurate is None:
+            raise InvalidInput(
+                "no moderation model could be loaded: " + "; ".join(problems), field="model_dir"
+            )
+        engine = cls(fast=fast, accurate=accurate, explainer=explainer)
+        engine.load()
+        return engine
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The tiers this engine can run."""
+        return tuple(
+            name for name, s in (("fast", self.fast), ("accurate", self.accurate)) if s is not None
+        )
+
+    # --- word lists ------------------------------------------------------------------
+
+    def _wordlist(self, policy: Policy) -> WordList:
+        key = (policy.banned_terms, policy.suspect_terms, policy.use_default_wordlist)
+        with self._lock:
+            cached = self._wordlists.get(key)
+            if cached is not None:
+                self._wordlists.move_to_end(key)
+                return cached
+        if self._default_terms is None:
+            raise ScorerNotLoaded("ModerationEngine.moderate() called before load()")
+        banned, suspect = self._default_terms if policy.use_default_wordlist else ((), ())
+        compiled = WordList((*banned, *policy.banned_terms), (*suspect, *policy.suspect_terms))
+        with self._lock:
+            self._wordlists[key] = compiled
+            while len(self._wordlists) > WORDLIST_CACHE_SIZE:
+                self._wordlists.popitem(last=False)
+        return compiled
+
+    # --- scoring ---------------------------------------------------------------------
+
+    def _resolve_tier(self, tier: str) -> str:
+        if tier not in TIERS:
+            raise InvalidInput(f"tier must be one of {', '.join(TIERS)}", field="tier")
+        if self.fast is None and self.accurate is None:
+            return "none"
+        if self.accurate is None:
+            return "fast"
+        if self.fast is None:
+            return "accurate"
+        return tier
+
+    def _score(self, texts: list[str], tier: str) -> tuple[np.ndarray, list[str]]:
+        """Scores in LABELS order for each normalised text, and the tier that produced each."""
+        n = len(texts)
+        scores = np.zeros((n, len(LABELS)), dtype=np.float64)
+        tiers = ["none"] * n
+        if n == 0 or tier == "none":
+            return scores, tiers
+        if tier == "accurate":
+            assert self.accurate is not None
+            scores[:] = _in_label_order(self.accurate, self.accurate.score(texts))
+            return scores, ["accurate"] * n
+        assert self.fast is not None
+        scores[:] = _in_label_order(self.fast, self.fast.score(texts))
+        tiers = ["fast"] * n
+        if tier == "cascade":
+            assert self.accurate is not None
+            low, high = self.cascade_band
+            peak = scores.max(axis=1)
+            routed = np.flatnonzero((peak >= low) & (peak < high))
+            if routed.size:
+                refined = self.accurate.score([texts[i] for i in routed])
+                # Where the accurate tier ran, its scores replace the fast ones outright: it is
+                # the better model, and the fast score only decided that it was worth asking.
+                scores[routed] = _in_label_order(self.accurate, refined)
+                for i in routed:
+                    tiers[i] = "accurate"
+        return scores, tiers
+
+    def moderate(
+        self,
+        texts: Sequence[str],
+        *,
+        policy: Policy | None = None,
+        contexts: Sequence[AuthorContext] | None = None,
+        tier: str | None = None,
+        explain: bool = True,
+    ) -> list[ModerationResult]:
+        """Judge each text: scores, decision and reasons (spans of the ORIGINAL text).
+
+        ``tier`` overrides ``policy.tier`` ("fast", "accurate" or "cascade"); a tier whose
+        model is absent falls back to the other. ``contexts``, when given, has one
+        ``AuthorContext`` per text. ``explain=False`` skips the explainer spans (word-list,
+        spam and policy reasons are always given).
+        """
+        policy = policy or Policy.default()
+        chosen = self._resolve_tier(tier or policy.tier)
+        if contexts is not None and len(contexts) != len(texts):
+            raise InvalidInput("contexts must have one entry per text", field="contexts")
+        originals: list[str] = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidInput(f"text {i} is a {type(text).__name__}, not a string")
+            if not text.isascii() and _SURROGATE_RE.search(text):
+                text = _SURROGATE_RE.sub("\ufffd", text)
+            originals.append(text)
+        wordlist = self._wordlist(policy)
+
+        truncated = [len(t) > self.max_chars for t in originals]
+        judged = [t[: self.max_chars] for t in originals]
+        normalized = [normalize(t, with_offsets=False) for t in judged]
+        to_score = [i for i, n in enumerate(normalized) if n.text.strip()]
+        label_scores, tiers = self._score([normalized[i].text for i in to_score], chosen)
+
+        results: list[ModerationResult] = []
+        empty = {label: 0.0 for label in LABELS}
+        positions = {i: k for k, i in enumerate(to_score)}
+        for i, text in enumerate(judged):
+            k = positions.get(i)
+            if k is None:
+                scores, used = dict(empty), "none"
+            else:
+                scores = {label: float(v) for label, v in zip(LABELS, label_scores[k], strict=True)}
+                used = tiers[k]
+            ctx = contexts[i] if contexts is not None else None
+            reasons: list[Reason] = []
+            if explain and k is not None and self.explainer is not None:
+                reasons.extend(self._explain(normalized[i], scores, policy))
+            reasons.extend(wordlist.find(normalized[i]))
+            signals = spam_signals(text, ctx)
+            signals[SPAM] = spam_score(signals)
+            if signals["link_count"]:
+                reasons.extend(link_reasons(text))
+            decision, all_reasons = policy.decide(scores, reasons, signals)
+            if truncated[i]:
+                all_reasons += (Reason(SPAM, 0, 0, "", 1.0, source="length"),)
+                if decision is Decision.APPROVE:
+                    decision = Decision.REVIEW
+            results.append(
+                ModerationResult(
+                    scores=scores,
+                    decision=decision,
+                    reasons=all_reasons,
+                    spam=signals,
+                    tier=used,
+                )
+            )
+        return results
+
+    def _explain(
+        self, normalized: NormalizedText, scores: dict[str, float], policy: Policy
+    ) -> list[Reason]:
+        labels = [label for label in LABELS if scores[label] >= policy.thresholds[label].review]
+        if not labels:
+            return []
+        assert self.explainer is not None
+        with_offsets = normalize(normalized.original)
+        spans = self.explainer.explain(with_offsets.text, labels)
+        wanted = set(labels)
+        return explanation_reasons(with_offsets, [s for s in spans if s[0] in wanted])
+
+
+def _in_label_order(scorer: Scorer, rows: np.ndarray) -> np.ndarray:
+    """Columns of ``rows`` rearranged into LABELS order (missing labels score 0)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if tuple(scorer.labels) == LABELS:
+        return rows
+    out = np.zeros((rows.shape[0], len(LABELS)), dtype=np.float64)
+    for j, label in enumerate(scorer.labels):
+        if label in LABELS:
+            out[:, LABELS.index(label)] = rows[:, j]
+    return out
+
+
+def _build(module: str, class_name: str, model_dir: Path | None, problems: list[str]) -> Any:
+    """Import ``rostra.moderation.<module>.<class_name>``, build it and load it; None on failure.
+
+    Imported here, not at the top: each tier pulls in its own runtime (onnxruntime for the
+    accurate tier) and an engine built from fakes needs neither.
+    """
+    try:
+        component = getattr(importlib.import_module(f"rostra.moderation.{module}"), class_name)(
+            model_dir=model_dir
+        )
+        component.load()
+    except (OSError, ValueError, KeyError, ImportError, AttributeError, InvalidInput) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        log.warning("moderation %s not loaded: %s", class_name, message)
+        problems.append(f"{class_name}: {message}")
+        return None
+    return component
