@@ -274,7 +274,7 @@ def _recount_comments(db: Engine, comment_ids: list[int]) -> None:
             chunk = comment_ids[start : start + 1000]
             for story_id, author_id in conn.execute(
                 select(comments.c.story_id, comments.c.author_id).where(comments.c.id.in_(chunk))
-            ).tuples():
+            ):
                 story_ids.add(story_id)
                 if author_id is not None:
                     author_ids.add(author_id)

@@ -65,7 +65,7 @@ def _with_edits(conn: Connection, rows: list[Row[Any]]) -> Iterator[Record]:
         .where(comment_edits.c.comment_id.in_([row.id for row in rows]))
         .order_by(comment_edits.c.comment_id, comment_edits.c.id)
     )  # fmt: skip
-    for comment_id, body, html, edited_at in conn.execute(query).tuples():
+    for comment_id, body, html, edited_at in conn.execute(query):
         edits.setdefault(comment_id, []).append(
             {"body": body, "html": html, "edited_at": edited_at}
         )

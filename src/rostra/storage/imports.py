@@ -228,7 +228,7 @@ class ArchiveImporter:
                     authors.c.kind == kind,
                     authors.c.external_id.in_(ids),
                 )
-            ).tuples():
+            ):
                 self._authors[(kind, ext)] = author_id
         new = [a for key, a in missing.items() if key not in self._authors]
         if not new:
@@ -278,7 +278,7 @@ class ArchiveImporter:
                     c.external_id, c.id, c.story_id, c.root_id, c.depth, c.parent_id, c.author_id
                 ).where(c.site_id == self.site_id, c.source == source, c.external_id.in_(exts))
             )
-            for ext, *place in rows.tuples():
+            for ext, *place in rows:
                 self._placed[(source, ext)] = _Placed(*place)
 
     def _write_comments(
@@ -485,7 +485,7 @@ def fix_tree(conn: Connection, story_id: int) -> list[int]:
     c = comments.c
     rows = conn.execute(
         select(c.id, c.parent_id, c.root_id, c.depth).where(c.story_id == story_id)
-    ).tuples()
+    )
     parent_of: dict[int, int | None] = {}
     stored: dict[int, tuple[int | None, int]] = {}
     for comment_id, parent_id, root_id, depth in rows:
@@ -597,7 +597,7 @@ def _recount_replies(conn: Connection, story_ids: list[int]) -> None:
         .group_by(c.id, c.reply_count)
     )
     changes = [
-        {"cid": cid, "n": n} for cid, stored, n in conn.execute(counted).tuples() if stored != n
+        {"cid": cid, "n": n} for cid, stored, n in conn.execute(counted) if stored != n
     ]
     if changes:
         conn.execute(

@@ -55,7 +55,7 @@ def next_batch(
     )
     if since is not None:
         query = query.where(c.created_at >= since)
-    return [StoredText(*row) for row in conn.execute(query).tuples()]
+    return [StoredText(*row) for row in conn.execute(query)]
 
 
 def count_remaining(
@@ -174,7 +174,7 @@ def open_checkpoint(
         .where(log.site_id == site_id, log.action == RESCORE_ACTION)
         .order_by(log.id.desc())
         .limit(20)
-    ).tuples()
+    )
     for log_id, after in rows:
         if after and not after.get("finished") and after.get("params") == params:
             return Checkpoint(log_id, int(after["after_id"]), int(after["done"]),
