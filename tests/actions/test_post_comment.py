@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.factories import NOW, WordEngine, make_reader, make_site, make_staff
 
 from rostra.actions.comments import Limits, post_comment
 from rostra.actions.moderation import ban_author
@@ -22,7 +23,6 @@ from rostra.storage.events import EventStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.stories import StoryStore
 from rostra.storage.tables import moderation_log
-from tests.factories import NOW, WordEngine, make_reader, make_site, make_staff
 
 URL = "https://news.example/2026/budget"
 

@@ -24,6 +24,7 @@ from rostra.domain.errors import (
     InvalidInput,
     NotAllowed,
     StoryClosed,
+    Unauthenticated,
 )
 from rostra.domain.identity import Reader
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult
@@ -35,6 +36,7 @@ from rostra.storage.authors import Author, AuthorStore
 from rostra.storage.comments import Comment, CommentStore
 from rostra.storage.database import transaction
 from rostra.storage.events import EventKind, EventStore
+from rostra.storage.identities import create_guest_author
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.stories import Story, StoryStore
 from rostra.storage.tables import reactions
@@ -158,7 +160,9 @@ def status_for(
 def _score(
     engine: ModerationEngineLike, site: Site, body: str, context: AuthorContext, limits: Limits
 ) -> ModerationResult:
-    return engine.moderate([body], policy=_policy(site), contexts=[context], tier=limits.tier)[0]
+    # A site that chose its tier keeps it; otherwise the server's tier for live posting.
+    tier = None if "tier" in site.policy else limits.tier
+    return engine.moderate([body], policy=_policy(site), contexts=[context], tier=tier)[0]
 
 
 def model_version(engine: ModerationEngineLike) -> str:
@@ -220,8 +224,9 @@ def post_comment(
     engine: ModerationEngineLike,
     *,
     site: Site,
-    author_id: int,
+    author_id: int | None,
     body: str,
+    guest: tuple[str, str | None] | None = None,
     url: str | None = None,
     title: str | None = None,
     story_id: int | None = None,
@@ -232,11 +237,18 @@ def post_comment(
 ) -> Posted:
     """Post a comment or a reply on the story ``story_id`` or at ``url`` (created if new).
 
-    Raises InvalidInput, StoryNotFound, StoryClosed, CommentNotFound (parent), AuthorBanned.
+    ``author_id`` is the signed-in reader; without one, ``guest`` (name, email) creates a guest
+    author when the site allows guests. Raises InvalidInput, Unauthenticated, StoryNotFound,
+    StoryClosed, CommentNotFound (parent), AuthorBanned.
     """
     now = now or utcnow()
     body = clean_text(body, "body", max_chars=limits.max_comment_chars)
+    if author_id is None:
+        guest = _valid_guest(site, guest)
     with transaction(db) as conn:
+        if author_id is None:
+            assert guest is not None
+            author_id = create_guest_author(conn, site.id, guest[0], guest[1], now)
         author = _author_for(conn, site, author_id, now)
         story: Story | None
         if story_id is not None:
@@ -277,6 +289,18 @@ def post_comment(
         _record(conn, engine, comment, result, now)
         announce_change(conn, None, comment, now)
         return Posted(comment=comment, story=story)
+
+
+def _valid_guest(site: Site, guest: tuple[str, str | None] | None) -> tuple[str, str | None]:
+    if not site.settings.guests_allowed:
+        raise Unauthenticated("Sign in to comment on this site")
+    if guest is None:
+        raise InvalidInput("Guests give a name", field="name")
+    name = clean_text(guest[0], "name", max_chars=100)
+    email = clean_text(guest[1] or "", "email", max_chars=320, required=False) or None
+    if email is not None and ("@" not in email or any(c.isspace() for c in email)):
+        raise InvalidInput("email is not an e-mail address", field="email")
+    return name, email
 
 
 def _parent(conn: Connection, story: Story, parent_id: int, limits: Limits) -> Comment:

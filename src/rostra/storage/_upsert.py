@@ -28,4 +28,6 @@ def insert_ignore(
         )
     else:  # pragma: no cover - only the two supported databases
         raise NotImplementedError(dialect)
-    return bool(conn.execute(stmt).rowcount)
+    # rowcount is not reliable for ON CONFLICT DO NOTHING on every driver; RETURNING is.
+    returned = conn.execute(stmt.returning(table.c[conflict[0]])).first()
+    return returned is not None

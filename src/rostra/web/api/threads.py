@@ -1,0 +1,140 @@
+"""Public reads: a story's thread page by page or whole, more replies, counts; get-or-create
+a story. Thread JSON is built from plain dicts and serialised once (no per-comment models)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from rostra.actions.comments import canonical_url, utcnow
+from rostra.actions.stories import open_story
+from rostra.domain.comments import CommentStatus, SortOrder
+from rostra.domain.errors import CommentNotFound
+from rostra.storage.comments import CommentStore
+from rostra.storage.stories import Story, StoryStore
+from rostra.storage.threads import ThreadStore
+from rostra.web.auth import ReaderDep
+from rostra.web.deps import ConnDep, DbDep, SettingsDep, SiteDep
+from rostra.web.schemas import RepliesOut, StoryIn, StoryOut, ThreadOut, WholeThreadOut
+
+router = APIRouter(prefix="/api/v1/sites/{site}", tags=["threads"])
+
+MAX_DEPTH = 6  # nesting shown in JSON; deeper replies are flattened with reply_to
+
+
+def json_response(payload: Any, status_code: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+    return Response(body.encode("utf-8"), status_code=status_code,
+                    media_type="application/json")
+
+
+def story_dict(story: Story, site_close_after_days: int | None) -> dict[str, Any]:
+    return {
+        "id": story.id,
+        "url": story.url,
+        "title": story.title,
+        "closed": story.closed,
+        "open": story.is_open(utcnow(), site_close_after_days),
+        "premoderation": story.premoderation,
+        "comment_count": story.comment_count,
+        "created_at": story.created_at.isoformat(),
+    }
+
+
+def _page(conn: Any, site: Any, story: Story | None, *, sort: SortOrder, cursor: str | None,
+          limit: int, reader_id: int | None) -> Response:
+    if story is None:
+        return json_response({"story": None, "count": 0, "sort": sort.value, "comments": [],
+                              "featured": [], "next_cursor": None})
+    page = ThreadStore.page(conn, story.id, sort=sort, cursor=cursor, limit=limit,
+                            reader_id=reader_id, max_depth=MAX_DEPTH)
+    return json_response({
+        "story": story_dict(story, site.settings.close_after_days),
+        "count": story.comment_count,
+        "sort": sort.value,
+        "comments": page.comments,
+        "featured": page.featured,
+        "next_cursor": page.next_cursor,
+    })
+
+
+SortQuery = Annotated[SortOrder, Query(description="oldest, newest or reacted")]
+CursorQuery = Annotated[str | None, Query(max_length=500, description="next_cursor of the "
+                                                                       "previous page")]
+LimitQuery = Annotated[int | None, Query(ge=1, le=100)]
+
+
+@router.get("/thread", response_model=ThreadOut, summary="A page of a story's thread, by URL")
+def thread_by_url(
+    site: SiteDep, conn: ConnDep, reader: ReaderDep, settings: SettingsDep,
+    url: Annotated[str, Query(max_length=2048)],
+    sort: SortQuery = SortOrder.OLDEST, cursor: CursorQuery = None, limit: LimitQuery = None,
+) -> Response:
+    """Published comments plus the reader's own pending ones; a story nobody commented on
+    yet is ``story: null`` (nothing is created by reading)."""
+    story = StoryStore.find(conn, site.id, canonical_url(url))
+    return _page(conn, site, story, sort=sort, cursor=cursor, limit=limit or settings.page_size,
+                 reader_id=reader.author_id if reader else None)
+
+
+@router.get("/stories/{story_id}/comments", response_model=ThreadOut,
+            summary="A page of a story's thread")
+def thread(
+    site: SiteDep, conn: ConnDep, reader: ReaderDep, settings: SettingsDep, story_id: int,
+    sort: SortQuery = SortOrder.OLDEST, cursor: CursorQuery = None, limit: LimitQuery = None,
+) -> Response:
+    story = StoryStore.get(conn, story_id, site_id=site.id)
+    return _page(conn, site, story, sort=sort, cursor=cursor, limit=limit or settings.page_size,
+                 reader_id=reader.author_id if reader else None)
+
+
+@router.get("/stories/{story_id}/comments/all", response_model=WholeThreadOut,
+            summary="The whole published thread in one response (export, benchmarks)")
+def whole_thread(site: SiteDep, conn: ConnDep, story_id: int) -> Response:
+    story = StoryStore.get(conn, story_id, site_id=site.id)
+    return json_response({
+        "story": story_dict(story, site.settings.close_after_days),
+        "count": story.comment_count,
+        "comments": ThreadStore.whole(conn, story.id, max_depth=MAX_DEPTH),
+    })
+
+
+@router.get("/comments/{comment_id}/replies", response_model=RepliesOut,
+            summary="More replies of a top-level comment, oldest first")
+def replies(
+    site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int,
+    cursor: CursorQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> Response:
+    root = CommentStore.get(conn, comment_id, site_id=site.id)
+    if root.status is not CommentStatus.PUBLISHED:
+        raise CommentNotFound(f"No comment {comment_id} on this site")
+    items, next_cursor = ThreadStore.replies_of(
+        conn, root.root_id or root.id, cursor=cursor, limit=limit,
+        reader_id=reader.author_id if reader else None,
+    )
+    return json_response({"comments": items, "next_cursor": next_cursor})
+
+
+@router.get("/stories/{story_id}", response_model=StoryOut, summary="One story")
+def story(site: SiteDep, conn: ConnDep, story_id: int) -> Response:
+    return json_response(story_dict(StoryStore.get(conn, story_id, site_id=site.id),
+                                    site.settings.close_after_days))
+
+
+@router.post("/stories", response_model=StoryOut, summary="Get or create a story by URL")
+def get_or_create_story(site: SiteDep, db: DbDep, body: StoryIn) -> Response:
+    """What the widget calls with the page's canonical URL and title."""
+    story = open_story(db, site=site, url=body.url, title=body.title)
+    return json_response(story_dict(story, site.settings.close_after_days))
+
+
+@router.get("/counts", summary="Published comment counts of many stories (article lists)")
+def counts(
+    site: SiteDep, conn: ConnDep,
+    url: Annotated[list[str], Query(max_length=100, description="Repeat for each story")],
+) -> dict[str, int]:
+    keys = {u: canonical_url(u) for u in url}
+    found = StoryStore.counts(conn, site.id, list(set(keys.values())))
+    return {original: found[key] for original, key in keys.items()}

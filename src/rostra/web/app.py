@@ -1,0 +1,68 @@
+"""create_app(settings) -> FastAPI: routers, error handlers, protection, shared state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from rostra import __version__
+from rostra.actions.comments import Limits, ModerationEngineLike
+from rostra.config import Settings
+from rostra.storage.database import make_engine
+from rostra.web import auth
+from rostra.web.api import comments, moderation, threads
+from rostra.web.errors import install_error_handlers
+from rostra.web.protection import install_protection
+
+API_DESCRIPTION = """Comments for news sites with machine-assisted moderation.
+
+Readers authenticate with `Authorization: Bearer <token>` (the site's SSO JWT, or the reader
+token a guest gets after posting); staff with a session cookie or `Authorization: Token
+<api token>`. Errors are RFC 9457 problem objects with a stable `code`.
+"""
+
+
+def build_moderation_engine(settings: Settings) -> ModerationEngineLike:
+    """The real engine from the shipped (or configured) model files, loaded once."""
+    from rostra.moderation.engine import ModerationEngine
+
+    engine: Any = ModerationEngine.from_model_dir(settings.model_dir)
+    return engine  # type: ignore[no-any-return]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    moderation_engine: ModerationEngineLike | None = None,
+) -> FastAPI:
+    """The web application. ``engine`` (database) and ``moderation_engine`` default to ones
+    built from ``settings``; tests pass their own."""
+    app = FastAPI(
+        title="Rostra",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine if engine is not None else make_engine(settings.database_url)
+    app.state.moderation_engine = (
+        moderation_engine if moderation_engine is not None else build_moderation_engine(settings)
+    )
+    app.state.limits = Limits(
+        max_comment_chars=settings.max_comment_chars,
+        edit_window_seconds=settings.edit_window_seconds,
+        max_reply_depth=settings.max_reply_depth,
+        tier=settings.moderation_tier,
+    )
+    install_error_handlers(app)
+    install_protection(app, settings)
+    app.include_router(auth.router)
+    app.include_router(threads.router)
+    app.include_router(comments.router)
+    app.include_router(moderation.router)
+    return app

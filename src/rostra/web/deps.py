@@ -1,0 +1,60 @@
+"""Dependencies as named types: settings, databases, the moderation engine, the site.
+
+Everything comes from ``request.app.state`` (set by ``create_app``), never from a module-level
+singleton, so tests build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy import Connection, Engine
+
+from rostra.actions.comments import Limits, ModerationEngineLike
+from rostra.config import Settings
+from rostra.domain.sites import Site
+from rostra.storage.sites import SiteStore
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _db(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _moderation_engine(request: Request) -> ModerationEngineLike:
+    engine: ModerationEngineLike = request.app.state.moderation_engine
+    return engine
+
+
+def _limits(request: Request) -> Limits:
+    limits: Limits = request.app.state.limits
+    return limits
+
+
+def _conn(db: Annotated[Engine, Depends(_db)]) -> Iterator[Connection]:
+    """A connection for reads; nothing read through it is ever committed."""
+    with db.connect() as conn:
+        yield conn
+
+
+def _site(
+    db: Annotated[Engine, Depends(_db)],
+    site: Annotated[str, Path(max_length=64, description="The site's slug.")],
+) -> Site:
+    with db.connect() as conn:
+        return SiteStore.get_by_slug(conn, site)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DbDep = Annotated[Engine, Depends(_db)]
+ConnDep = Annotated[Connection, Depends(_conn)]
+ModerationEngineDep = Annotated[ModerationEngineLike, Depends(_moderation_engine)]
+LimitsDep = Annotated[Limits, Depends(_limits)]
+SiteDep = Annotated[Site, Depends(_site)]

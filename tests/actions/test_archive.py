@@ -1,0 +1,219 @@
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from tests.factories import NOW, WordEngine, make_reader, make_site
+
+from rostra.actions.archive import (
+    export_author,
+    export_site,
+    forget_author,
+    import_archive,
+    rescore,
+)
+from rostra.actions.comments import edit_comment, post_comment
+from rostra.archive.disqus import read_disqus
+from rostra.archive.records import ArchiveError
+from rostra.archive.rostra_jsonl import read_rostra
+from rostra.domain.errors import AuthorNotFound, InvalidInput
+from rostra.storage.tables import authors, comments, moderation_log, signals, stories
+
+ARCHIVES = Path(__file__).parent.parent / "fixtures" / "archives"
+URL = "https://herald.example/2024/elections-résultats"
+IDS = ("id", "story_id", "parent_id", "root_id", "author_id")
+
+
+def _disqus():
+    with (ARCHIVES / "disqus.xml").open("rb") as stream:
+        return list(read_disqus(stream))
+
+
+def _export(db, site):
+    out = io.BytesIO()
+    export_site(db, site=site, out=out, now=NOW)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _populated(db):
+    """A site with an imported archive and native comments, a reply, an edit and a guest."""
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    alice = make_reader(db, site, "alice")
+    first = post_comment(db, WordEngine(), site=site, author_id=alice.author_id, url=URL,
+                         body="Native *comment* 🌍", now=NOW)  # fmt: skip
+    post_comment(db, WordEngine(), site=site, author_id=None, guest=("Gus", "gus@example.org"),
+                 url=URL, parent_id=first.comment.id, body="Guest reply", now=NOW)  # fmt: skip
+    edit_comment(db, WordEngine(), site=site, reader=alice, comment_id=first.comment.id,
+                 body="Native *comment*, edited", now=NOW)  # fmt: skip
+    return site
+
+
+def _normalised(records, slug):
+    """Drop our ids; a record without an external id gets the one the import gives it."""
+    out = []
+    for record in records[1:]:
+        record = dict(record)
+        if record["type"] in ("author", "comment") and record["external_id"] is None:
+            record["external_id"] = f"{slug}:{record['id']}"
+        if record["type"] == "comment" and record["parent_id"] is not None:
+            if record["parent_external_id"] is None:
+                record["parent_external_id"] = f"{slug}:{record['parent_id']}"
+        out.append({k: v for k, v in record.items() if k not in IDS})
+    return out
+
+
+def test_export_then_import_into_a_fresh_site_round_trips(db):
+    site = _populated(db)
+    first = _export(db, site)
+    assert first[0]["type"] == "rostra-export" and first[0]["site"]["slug"] == "news"
+    kinds = [r["type"] for r in first[1:]]
+    assert kinds == sorted(kinds, key=["story", "author", "comment"].index)
+    edited = next(r for r in first if r.get("body") == "Native *comment*, edited")
+    assert [e["body"] for e in edited["edits"]] == ["Native *comment* 🌍"]
+
+    copy = make_site(db, "copy")
+    stats, _ = import_archive(db, site=copy, records=read_rostra(io.BytesIO(
+        b"\n".join(json.dumps(r).encode() for r in first))), now=NOW)  # fmt: skip
+    assert not stats.skipped
+    second = _export(db, copy)
+    assert _normalised(second, "copy") == _normalised(first, "news")
+
+
+def test_importing_an_export_twice_adds_nothing(db):
+    site = _populated(db)
+    data = b"\n".join(json.dumps(r).encode() for r in _export(db, site))
+    copy = make_site(db, "copy")
+    import_archive(db, site=copy, records=read_rostra(io.BytesIO(data)), now=NOW)
+    again, _ = import_archive(db, site=copy, records=read_rostra(io.BytesIO(data)), now=NOW)
+    assert (again.comments_created, again.authors_created, again.stories_created) == (0, 0, 0)
+
+
+def test_author_export_holds_their_comments_and_nobody_elses(db):
+    site = _populated(db)
+    out = io.BytesIO()
+    counts = export_author(db, site=site, ref="alice@example.org", out=out, now=NOW)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[0]["scope"] == "author"
+    assert counts == {"author": 1, "comment": 4}
+    assert {r["author_id"] for r in records if r["type"] == "comment"} == {records[1]["id"]}
+    with pytest.raises(AuthorNotFound):
+        export_author(db, site=site, ref="nobody@example.org", out=io.BytesIO(), now=NOW)
+
+
+def test_forget_keeps_comments_under_deleted_user_and_erases_ips(db):
+    site = _populated(db)
+    done = forget_author(db, site=site, ref="alice@example.org", remove_comments=False, now=NOW)
+    assert done == {"authors": 1, "comments": 4, "removed": 0}
+    with db.connect() as conn:
+        author = conn.execute(select(authors).where(authors.c.name == "Deleted user")).one()
+        mine = conn.execute(select(comments).where(comments.c.author_id == author.id)).all()
+        log = conn.execute(
+            select(moderation_log).where(moderation_log.c.action == "author.forget")
+        ).one()
+    assert (author.email, author.external_id, author.forgotten_at) == (None, None, NOW)
+    assert len(mine) == 4 and all(c.ip is None and c.body for c in mine)
+    assert log.author_id == author.id and "alice" not in json.dumps([log.before, log.after])
+
+
+def test_forget_with_removal_deletes_the_text_and_recounts(db):
+    site = _populated(db)
+    with db.connect() as conn:
+        before = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL)).scalar()
+    forget_author(db, site=site, ref="alice@example.org", remove_comments=True, now=NOW)
+    with db.connect() as conn:
+        gone = conn.execute(
+            select(comments.c.status, comments.c.body).where(
+                comments.c.external_id.in_(["5001", "5003", "5005"])
+            )
+        ).all()
+        after = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL)).scalar()
+    assert set(gone) == {("deleted", "")}
+    assert after == before - 3
+
+
+def test_import_with_scoring_records_signals_but_keeps_statuses(db):
+    site = make_site(db)
+    _, scoring = import_archive(db, site=site, records=_disqus(), engine=WordEngine(), now=NOW)
+    with db.connect() as conn:
+        signal_count = conn.execute(select(func.count()).select_from(signals)).scalar_one()
+        statuses = dict(conn.execute(select(comments.c.external_id, comments.c.status)).all())
+    assert scoring.scored == signal_count == 12  # every new comment but the deleted one
+    assert scoring.changed == 0
+    assert statuses["5001"] == "published" and statuses["5008"] == "spam"
+
+
+def test_apply_policy_changes_statuses_logs_them_and_counts_them(db):
+    site = make_site(db)
+    records = [r for r in _disqus()]
+    engine = WordEngine({"source?": {"insult": 0.99, "toxicity": 0.99}})
+    _, scoring = import_archive(db, site=site, records=records, engine=engine,
+                                apply_policy=True, now=NOW)  # fmt: skip
+    with db.connect() as conn:
+        row = conn.execute(select(comments).where(comments.c.external_id == "5004")).one()
+        logged = conn.execute(
+            select(moderation_log.c.after).where(moderation_log.c.comment_id == row.id)
+        ).scalar_one()
+        count = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL)).scalar()
+    assert scoring.changed == 1 and row.status == "rejected" and row.decision == "reject"
+    assert logged == {"status": "rejected", "decision": "reject"}
+    assert count == 7
+
+
+def test_apply_policy_without_an_engine_is_refused(db):
+    site = make_site(db)
+    with pytest.raises(InvalidInput):
+        import_archive(db, site=site, records=[], apply_policy=True)
+
+
+class FailingEngine(WordEngine):
+    """Breaks on its n-th batch, as a killed process would stop."""
+
+    def __init__(self, fail_on: int) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+
+    def moderate(self, texts, **kw):
+        if len(self.calls) + 1 == self.fail_on:
+            raise KeyboardInterrupt
+        return super().moderate(texts, **kw)
+
+
+def test_rescore_resumes_after_an_interruption_and_scores_each_comment_once(db):
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    with pytest.raises(KeyboardInterrupt):
+        rescore(db, FailingEngine(fail_on=3), site=site, batch_size=4, now=NOW)
+    report = rescore(db, WordEngine(), site=site, batch_size=4, now=NOW)
+    assert report.resumed_from > 0
+    assert report.total_done == 12 and report.scored == 4
+    with db.connect() as conn:
+        per_comment = conn.execute(
+            select(signals.c.comment_id, func.count()).group_by(signals.c.comment_id)
+        ).all()
+    assert len(per_comment) == 12 and {n for _, n in per_comment} == {1}
+    fresh = rescore(db, WordEngine(), site=site, batch_size=4, now=NOW)
+    assert (fresh.resumed_from, fresh.scored) == (0, 12)  # a finished run is not resumed
+
+
+def test_rescore_since_a_date_scores_only_newer_comments(db):
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    since = NOW.replace(year=2024, month=6, day=10, hour=0)
+    report = rescore(db, WordEngine(), site=site, since=since, now=NOW)
+    assert report.scored == 4  # 5008 (spam, still scored), 5009, 5010, 5011
+
+
+def test_a_broken_file_keeps_what_was_read_consistent_and_a_rerun_completes(db):
+    site = make_site(db)
+    data = (ARCHIVES / "disqus.xml").read_bytes()
+    cut = data.index(b'<post dsq:id="5009">')
+    with pytest.raises(ArchiveError):
+        import_archive(db, site=site, records=read_disqus(io.BytesIO(data[:cut] + b"<post>")),
+                       batch_size=3, now=NOW)  # fmt: skip
+    with db.connect() as conn:
+        first = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL)).scalar()
+    assert first == 6  # 5001-5005 and 5007, counted though the import stopped
+    stats, _ = import_archive(db, site=site, records=_disqus(), now=NOW)
+    assert stats.comments_created == 13 - 8
