@@ -27,10 +27,10 @@ from rostra.domain.comments import AuthorKind, Role
 from rostra.domain.errors import NotAllowed, RostraError
 from rostra.domain.identity import Reader, Staff
 from rostra.storage.accounts import UserStore
-from rostra.storage.database import transaction
+from rostra.storage.database import make_engine, transaction
 from rostra.storage.identities import create_guest_author
 from rostra.storage.sites import SiteStore
-from rostra.storage.tables import authors, stories
+from rostra.storage.tables import authors, metadata, stories
 from rostra.web.auth import (
     _SESSION_SALT,
     CSRF_HEADER,
@@ -46,6 +46,17 @@ from rostra.web.protection import install_protection, problem_content
 
 SECRET = "a-test-secret-key-that-is-long-enough"
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite only: this module tests the web layer; the stores it uses run on both databases
+    in tests/storage, and test_auth_flows.py runs the main flows on both."""
+    url = f"sqlite:///{tmp_path}/rostra.db"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture(autouse=True)

@@ -73,8 +73,8 @@ def problem_content(error: RostraError) -> dict[str, Any]:
     }
 
 
-def _problem_message(error: RostraError) -> tuple[Message, Message]:
-    body = json.dumps(problem_content(error)).encode("utf-8")
+def _problem_message(error: RostraError, path: str) -> tuple[Message, Message]:
+    body = json.dumps({**problem_content(error), "instance": path}).encode("utf-8")
     headers = [(b"content-type", b"application/problem+json"),
                (b"content-length", str(len(body)).encode())]
     if isinstance(error, RateLimited):
@@ -85,8 +85,8 @@ def _problem_message(error: RostraError) -> tuple[Message, Message]:
     )
 
 
-async def _send_problem(send: Send, error: RostraError) -> None:
-    start, body = _problem_message(error)
+async def _send_problem(scope: Scope, send: Send, error: RostraError) -> None:
+    start, body = _problem_message(error, scope.get("path", ""))
     await send(start)
     await send(body)
 
@@ -195,7 +195,7 @@ class BodyLimitMiddleware:
         too_large = PayloadTooLarge(f"the request body must be at most {self.max_bytes} bytes")
         length = Headers(scope=scope).get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _send_problem(send, too_large)
+            await _send_problem(scope, send, too_large)
             return
         received = 0
         exceeded = False
@@ -216,7 +216,7 @@ class BodyLimitMiddleware:
             if exceeded:
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await _send_problem(send, too_large)
+                    await _send_problem(scope, send, too_large)
                 return  # the app's own answer to the failed read is dropped
             if message["type"] == "http.response.start":
                 started = True
@@ -226,7 +226,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
             if not started:
-                await _send_problem(send, too_large)
+                await _send_problem(scope, send, too_large)
 
 
 class RequestRateLimitMiddleware:
@@ -248,7 +248,7 @@ class RequestRateLimitMiddleware:
             limiter = rate_limiter(scope["app"])
             retry_after = await run_in_threadpool(limiter.hit, key, self.limit, 60, _now())
             if retry_after is not None:
-                await _send_problem(send, RateLimited(retry_after=retry_after))
+                await _send_problem(scope, send, RateLimited(retry_after=retry_after))
                 return
         await self.app(scope, receive, send)
 
@@ -375,6 +375,7 @@ def install_protection(app: FastAPI, settings: Settings) -> None:
     Needs ``app.state.engine`` and ``app.state.settings`` at request time (``create_app``
     sets them). Call before the app starts.
     """
+    app.state.origin_cache = OriginCache()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestRateLimitMiddleware, limit=settings.rate_limit_requests_per_minute)
     app.add_middleware(CorsMiddleware)
