@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
 from rostra.domain.comments import AuthorKind
 from rostra.domain.identity import Reader, Role, Staff
-from rostra.domain.moderation import AuthorContext, ModerationResult, Reason
+from rostra.domain.moderation import AuthorContext, ModerationResult
 from rostra.domain.sites import Site, SiteSettings
-from rostra.moderation.policy import Policy
+from rostra.moderation.engine import ModerationEngine
 from rostra.storage.accounts import ModeratorStore, UserStore
 from rostra.storage.database import transaction
 from rostra.storage.identities import create_guest_author, upsert_sso_author
 from rostra.storage.sites import SiteStore
+from rostra.testing import FakeExplainer, FakeScorer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -27,40 +29,32 @@ TRIGGERS: Mapping[str, Mapping[str, float]] = {
 }
 
 
-class WordEngine:
-    """A stand-in for the moderation engine in tests: fixed scores per trigger word, decided by
-    the real ``Policy``. Records what it was asked."""
+def _scores(text: str) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for word, word_scores in TRIGGERS.items():
+        if word in text.lower():
+            for label, score in word_scores.items():
+                scores[label] = max(scores.get(label, 0.0), score)
+    return scores
+
+
+class WordEngine(ModerationEngine):
+    """The real engine on a fake scorer: fixed scores per trigger word, explained by
+    FakeExplainer and decided by the real Policy. Records the contexts it was given."""
 
     version = "test-words-1"
 
-    def __init__(self, triggers: Mapping[str, Mapping[str, float]] = TRIGGERS) -> None:
-        self.triggers = triggers
+    def __init__(self) -> None:
+        super().__init__(
+            fast=FakeScorer(_scores),
+            explainer=FakeExplainer({w: tuple(s) for w, s in TRIGGERS.items()}),
+        )
+        self.load()
         self.calls: list[tuple[list[str], list[AuthorContext]]] = []
 
-    def moderate(
-        self,
-        texts: Sequence[str],
-        *,
-        policy: Policy,
-        contexts: Sequence[AuthorContext],
-        tier: str | None = None,
-        explain: bool = True,
-    ) -> list[ModerationResult]:
-        self.calls.append((list(texts), list(contexts)))
-        out = []
-        for text in texts:
-            scores: dict[str, float] = {}
-            reasons = []
-            lower = text.lower()
-            for word, word_scores in self.triggers.items():
-                at = lower.find(word)
-                if at >= 0:
-                    for label, score in word_scores.items():
-                        scores[label] = max(scores.get(label, 0.0), score)
-                        reasons.append(Reason(label, at, at + len(word), word, score))
-            decision, all_reasons = policy.decide(scores, reasons, {})
-            out.append(ModerationResult(scores, decision, all_reasons, {}, tier or "fast"))
-        return out
+    def moderate(self, texts: Sequence[str], **kwargs: Any) -> list[ModerationResult]:
+        self.calls.append((list(texts), list(kwargs.get("contexts") or [])))
+        return super().moderate(texts, **kwargs)
 
 
 def make_site(db: Engine, slug: str = "news", **settings: object) -> Site:

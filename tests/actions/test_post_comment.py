@@ -25,6 +25,15 @@ from rostra.storage.stories import StoryStore
 from rostra.storage.tables import moderation_log
 
 URL = "https://news.example/2026/budget"
+SENTENCES = [
+    "The council should publish the full spreadsheet.",
+    "Bus fares went up twice this year already.",
+    "My street has had potholes since April.",
+    "Who audits the transport authority anyway?",
+    "Libraries are cheap compared with road building.",
+    "I moved here in 1998 and taxes only rise.",
+    "Maybe the mayor should answer questions in person.",
+]
 
 
 def post(db, site, reader, body="Fair point about the budget.", **kw):
@@ -149,8 +158,9 @@ def test_reply_chain_deeper_than_the_limit_is_refused(db):
     alice = make_reader(db, site)
     parent = None
     limits = Limits(max_reply_depth=5)
-    for _ in range(6):
-        parent = post(db, site, alice, parent_id=parent and parent.id, limits=limits).comment
+    for body in SENTENCES[:6]:
+        parent = post(db, site, alice, body, parent_id=parent and parent.id,
+                      limits=limits).comment
     assert parent.depth == 5
     with pytest.raises(InvalidInput):
         post(db, site, alice, parent_id=parent.id, limits=limits)

@@ -126,7 +126,9 @@ def _policy(site: Site) -> Policy:
 
 
 def _labels(result: ModerationResult) -> set[str]:
-    return {reason.label for reason in result.reasons}
+    """The labels that drove the decision: thresholds crossed and word-list matches (a link's
+    span reason alone does not flag a comment)."""
+    return {r.label for r in result.reasons if r.source in ("policy", "wordlist")}
 
 
 def _severity(result: ModerationResult) -> float:
