@@ -199,6 +199,9 @@ comments = Table(
     UniqueConstraint("site_id", "source", "external_id"),
     Index("ix_comments_thread", "story_id", "parent_id", "status", "created_at", "id"),
     Index("ix_comments_root", "root_id", "status", "created_at"),
+    # "most reacted" pages of a thread, and its featured comments, without scanning the story
+    Index("ix_comments_reacted", "story_id", "parent_id", "status", "reaction_count", "id"),
+    Index("ix_comments_featured", "story_id", "featured"),
     Index("ix_comments_queue", "site_id", "status", "severity"),
     Index("ix_comments_author", "author_id", "created_at"),
 )
