@@ -5,7 +5,8 @@ transaction of its own, so an interrupted import leaves whole batches behind and
 adds only what is missing: stories are matched by URL, authors by ``(kind, external_id)`` and
 comments by ``(site_id, source, external_id)``. Replies are linked to parents by the archive's
 ids through the database, so memory stays flat whatever the file's size; a reply that comes
-before its parent is stored first and linked when the import finishes. Counters (story
+before its parent is stored first and linked when the import finishes. Comment ids follow
+the order of the file. Counters (story
 counts, reply counts, author tallies) are recomputed once per touched story and author.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, text, update
 
 from rostra.archive.records import (
     ArchiveRecord,
@@ -28,7 +29,7 @@ from rostra.archive.records import (
 )
 from rostra.domain.comments import CommentStatus
 from rostra.storage.sites import SiteStore
-from rostra.storage.tables import authors, comment_edits, comments, stories
+from rostra.storage.tables import authors, comment_edits, comments, sites, stories
 
 BATCH_SIZE = 1000
 #: Parent lookups are cached up to this many comments, then the cache starts over.
@@ -316,38 +317,27 @@ class ArchiveImporter:
         self._author_ids(
             conn, ((r.author, r.created_at) for r in pending.values() if r.author is not None)
         )
-        created: list[Created] = []
-        # Insert in generations: a reply waits for a parent that is in this same batch.
-        while pending:
-            generation = {
-                key: record
-                for key, record in pending.items()
-                if (parent := _parent_key(record)) is None
-                or parent in self._placed
-                or parent not in pending
-            }
-            if not generation:  # a cycle of replies inside the batch: store them unlinked
-                generation = dict(pending)
-            for key in generation:
-                del pending[key]
-            created.extend(self._insert_generation(conn, generation))
-        if created:
+        if pending:
+            created = self._insert_comments(conn, pending)
             self._write_edits(conn, created)
             if self.on_batch is not None:
                 self.on_batch(conn, created)
 
-    def _insert_generation(
-        self, conn: Connection, generation: dict[CommentKey, ImportedComment]
+    def _insert_comments(
+        self, conn: Connection, pending: dict[CommentKey, ImportedComment]
     ) -> list[Created]:
+        """One executemany in file order, with ids taken up front so replies can point at
+        parents earlier in the same batch; a parent later in the file is linked at the end."""
+        ids = _allocate_comment_ids(conn, self.site_id, len(pending))
         rows: list[dict[str, Any]] = []
-        places: list[_Placed] = []
-        late_parents: list[CommentKey | None] = []
-        for key, record in generation.items():
+        created: list[Created] = []
+        for comment_id, (key, record) in zip(ids, pending.items(), strict=True):
             story_id = self._story_ids[record.story_external_id]
             parent_key = _parent_key(record)
             parent = None if parent_key is None else self._placed.get(parent_key)
-            late_parents.append(parent_key if parent_key is not None and parent is None else None)
-            if parent is not None and (parent.story_id != story_id or parent_key == key):
+            if parent_key is not None and parent is None:
+                self._deferred.append((comment_id, parent_key))
+            elif parent is not None and (parent.story_id != story_id or parent_key == key):
                 self.stats.note("parent in another story; imported as top-level", _where(record))
                 parent = None
             author_id = (
@@ -356,30 +346,21 @@ class ArchiveImporter:
                 else self._authors[(record.author.kind, record.author.external_id)]
             )
             place = _Placed(
-                0,
+                comment_id,
                 story_id,
                 None if parent is None else (parent.root_id or parent.id),
                 0 if parent is None else parent.depth + 1,
                 None if parent is None else parent.id,
             )
-            places.append(place)
-            rows.append(_comment_row(self.site_id, record, place, author_id))
+            self._placed[key] = place
+            row = _comment_row(self.site_id, record, place, author_id)
+            row["id"] = comment_id
+            rows.append(row)
+            created.append(Created(comment_id, author_id, record))
             self._touched_stories.add(story_id)
             if author_id is not None:
                 self._touched_authors.add(author_id)
-        result = conn.execute(
-            insert(comments).returning(comments.c.id, sort_by_parameter_order=True), rows
-        )
-        created: list[Created] = []
-        for comment_id, (key, record), place, late in zip(
-            result.scalars(), generation.items(), places, late_parents, strict=True
-        ):
-            self._placed[key] = _Placed(
-                comment_id, place.story_id, place.root_id, place.depth, place.parent_id
-            )
-            if late is not None:
-                self._deferred.append((comment_id, late))
-            created.append(Created(comment_id, rows[len(created)]["author_id"], record))
+        conn.execute(insert(comments), rows)
         self.stats.comments_created += len(created)
         return created
 
@@ -435,6 +416,27 @@ class ArchiveImporter:
                 self.stats.note(
                     "reply cycle in the archive; imported as top-level", f"id {comment_id}"
                 )
+
+
+def _allocate_comment_ids(conn: Connection, site_id: int, count: int) -> list[int]:
+    """``count`` new, increasing comment ids that no other writer will take.
+
+    PostgreSQL hands them out from the column's sequence. SQLite has one writer at a time: a
+    no-op write takes the write lock first, so the ids after ``max(id)`` stay ours until the
+    transaction ends (SQLite itself gives a new row ``max(rowid) + 1``).
+    """
+    if conn.dialect.name == "postgresql":
+        values = conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('comments', 'id'))"
+                " FROM generate_series(1, :count)"
+            ),
+            {"count": count},
+        ).scalars()
+        return sorted(values)
+    conn.execute(update(sites).where(sites.c.id == site_id).values(id=sites.c.id))
+    top = conn.execute(select(func.coalesce(func.max(comments.c.id), 0))).scalar_one()
+    return list(range(top + 1, top + 1 + count))
 
 
 def _parent_key(record: ImportedComment) -> CommentKey | None:
