@@ -8,7 +8,7 @@ each link so a moderator sees the domains.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from rostra.domain.labels import SPAM
 from rostra.domain.moderation import AuthorContext, Reason
@@ -16,15 +16,22 @@ from rostra.domain.moderation import AuthorContext, Reason
 __all__ = ["link_domains", "link_reasons", "spam_score", "spam_signals"]
 
 # Scheme or "www." links, and bare host names under common (and commonly abused) TLDs.
+_TLDS = (
+    r"com|net|org|info|biz|io|co|uk|de|ru|cn|xyz|top|online|site|club|shop|store|app|ly|me"
+    r"|tk|ml|ga|cf|gq|link|click|live|news|tv|us|ca|au|in"
+)
 _LINK_RE = re.compile(
     r"(?:\bhttps?://|\bwww\.)[^\s<>\"'()\[\]]+"
     r"|\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-    r"(?:com|net|org|info|biz|io|co|uk|de|ru|cn|xyz|top|online|site|club|shop|store|app|ly|me"
-    r"|tk|ml|ga|cf|gq|link|click|live|news|tv|us|ca|au|in)\b(?:/[^\s<>\"'()\[\]]*)?",
+    rf"(?:{_TLDS})\b(?:/[^\s<>\"'()\[\]]*)?",
     re.IGNORECASE,
 )
+# Cheap test first: most comments have no link, and the full pattern is slow to fail.
+_LINK_HINT_RE = re.compile(rf"://|www\.|\.(?:{_TLDS})\b", re.IGNORECASE)
 _HOST_RE = re.compile(r"^(?:https?://)?(?:[^@/\s]*@)?([^/:?#\s]+)", re.IGNORECASE)
 _WORD_RE = re.compile(r"\w+")
+# Upper-case Latin (with accents), Greek and Cyrillic: the scripts shouting shows up in.
+_UPPER_RE = re.compile(r"[A-ZÀ-ÖØ-ÞΑ-ΩА-Я]")
 _RUN_RE = re.compile(r"(.)\1{3,}", re.DOTALL)
 
 SHINGLE = 5  # characters per shingle for near-duplicate detection
@@ -34,6 +41,8 @@ MIN_WORDS_FOR_REPEATS = 6
 
 
 def _links(text: str) -> list[re.Match[str]]:
+    if _LINK_HINT_RE.search(text) is None:
+        return []
     return [m for m in _LINK_RE.finditer(text) if "." in m.group()]
 
 
@@ -64,11 +73,13 @@ def _shingles(text: str) -> set[str]:
     return {squeezed[i : i + SHINGLE] for i in range(len(squeezed) - SHINGLE + 1)}
 
 
-def near_duplicate(text: str, recent: Iterable[str]) -> float:
+def near_duplicate(text: str, recent: Sequence[str]) -> float:
     """Highest Jaccard similarity of character shingles between ``text`` and a recent text.
 
     Exact Jaccard: an author's recent comments are few, so MinHash would buy nothing.
     """
+    if not recent:
+        return 0.0
     mine = _shingles(text)
     if not mine:
         return 0.0
@@ -89,23 +100,21 @@ def near_duplicate(text: str, recent: Iterable[str]) -> float:
 def spam_signals(text: str, ctx: AuthorContext | None = None) -> dict[str, float]:
     """Measurements of ``text`` that spam tends to show; all floats, ratios in [0, 1].
 
-    ``link_count``; ``caps_ratio`` (upper-case share of letters, 0 under 12 letters);
+    ``link_count``; ``caps_ratio`` (upper-case share of word characters, 0 under 12);
     ``repeated_chars`` (share of characters in runs of 4 or more); ``repeated_words`` (share of
     words that repeat an earlier one, 0 under 6 words); ``near_duplicate`` (see above);
     ``rate`` (the author's comments in the last hour); ``new_author`` (1 with no approved
     comment yet).
     """
     ctx = ctx or AuthorContext()
-    letters = [c for c in text if c.isalpha()]
-    caps = (
-        sum(1 for c in letters if c.isupper()) / len(letters)
-        if len(letters) >= MIN_LETTERS_FOR_CAPS
-        else 0.0
-    )
+    words = _WORD_RE.findall(text)
+    letters = sum(map(len, words))  # word characters: letters, with the odd digit
+    caps = len(_UPPER_RE.findall(text)) / letters if letters >= MIN_LETTERS_FOR_CAPS else 0.0
     runs = sum(len(m.group()) for m in _RUN_RE.finditer(text) if not m.group(1).isspace())
-    words = _WORD_RE.findall(text.lower())
     repeated_words = (
-        1.0 - len(set(words)) / len(words) if len(words) >= MIN_WORDS_FOR_REPEATS else 0.0
+        1.0 - len(set(map(str.lower, words))) / len(words)
+        if len(words) >= MIN_WORDS_FOR_REPEATS
+        else 0.0
     )
     return {
         "link_count": float(len(_links(text))),
