@@ -224,3 +224,8 @@ def test_result_serialises(engine: ModerationEngine) -> None:
     assert data["decision"] == "reject"
     assert data["tier"] == "fast"
     assert {"label": "insult", "text": "idiot"}.items() <= data["reasons"][0].items()
+
+
+def test_version_names_the_models(engine: ModerationEngine) -> None:
+    assert engine.version == "fast=fast;accurate=accurate"
+    assert ModerationEngine().version == "wordlist-only"

@@ -140,6 +140,16 @@ class ModerationEngine:
             name for name, s in (("fast", self.fast), ("accurate", self.accurate)) if s is not None
         )
 
+    @property
+    def version(self) -> str:
+        """Which models produce the scores, recorded with every signal: "fast=...;accurate=..."."""
+        parts = []
+        for tier, scorer in (("fast", self.fast), ("accurate", self.accurate)):
+            if scorer is not None:
+                version = getattr(scorer, "version", None) or getattr(scorer, "name", "unknown")
+                parts.append(f"{tier}={version}")
+        return ";".join(parts) or "wordlist-only"
+
     # --- word lists ------------------------------------------------------------------
 
     def _wordlist(self, policy: Policy) -> WordList:
