@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from rostra.domain.errors import InvalidInput
@@ -131,3 +134,17 @@ def test_policy_is_immutable() -> None:
         policy.tier = "fast"  # type: ignore[misc]
     with pytest.raises(TypeError):
         policy.thresholds["insult"] = LabelThreshold(0.1, 0.2)  # type: ignore[index]
+
+
+def test_documented_defaults_match_the_code() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "moderation.md").read_text(encoding="utf-8")
+    table = dict(
+        (label, LabelThreshold(float(review), float(reject)))
+        for label, review, reject in re.findall(
+            r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|$", docs, re.M
+        )
+    )
+    assert table == dict(Policy.default().thresholds)
+    defaults = Policy.default()
+    for name in ("spam_review", "spam_reject", "max_links"):
+        assert f"| `{name}` | {getattr(defaults, name)} |" in docs
