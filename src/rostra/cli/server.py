@@ -1,3 +1,147 @@
-"""server commands of the rostra CLI."""
+"""Server commands: ``rostra serve``, ``rostra demo`` and ``rostra db upgrade|status``."""
 
-from rostra.cli import main  # noqa: F401
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from rostra.cli import main
+from rostra.config import Settings, load_settings
+from rostra.domain.errors import RostraError
+from rostra.storage import migrations
+from rostra.storage.database import is_sqlite, make_engine
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise click.ClickException(f"invalid settings: {messages}") from None
+
+
+def _prepare_schema(engine: Engine) -> None:
+    """SQLite is migrated on start (zero-config); PostgreSQL must be upgraded on purpose."""
+    try:
+        if is_sqlite(engine):
+            migrations.ensure_schema(engine)
+        elif not migrations.is_current(engine):
+            raise click.ClickException(
+                "the database schema is not current; run `rostra db upgrade` first"
+            )
+    except migrations.SchemaMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(f"cannot use the database: {reason}") from None
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    # Each worker process builds its own app (and engine, and model) from the environment.
+    uvicorn.run(
+        "rostra.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (use PostgreSQL for more than one).")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the Rostra server (Uvicorn)."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        _prepare_schema(engine)
+    finally:
+        engine.dispose()
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        click.echo("note: several workers on SQLite share one writer; PostgreSQL scales better",
+                   err=True)
+    _run(host, port, workers)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the schema migrations to the configured database."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if revision == "head":
+            done = migrations.ensure_schema(engine)
+        else:
+            migrations.upgrade(engine, revision)
+            done = "upgraded"
+        click.echo(f"database {done}: revision {migrations.current(engine)}")
+    except migrations.SchemaMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(f"database error: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show the database's schema revision and the newest one."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        click.echo(f"current: {migrations.current(engine) or 'none'}; head: {migrations.head()}")
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Create the demo data and exit.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Create ./rostra.db with a demo site, a heated thread and a moderator; then serve it."""
+    from rostra.cli.demo_data import seed_demo
+
+    public_url = f"http://{host}:{port}"
+    os.environ.setdefault("ROSTRA_DATABASE_URL", "sqlite:///./rostra.db")
+    os.environ.setdefault("ROSTRA_DEV_MODE", "1")  # plain http on localhost: non-Secure cookies
+    os.environ.setdefault("ROSTRA_PUBLIC_URL", public_url)
+    if "ROSTRA_SECRET_KEY" not in os.environ:
+        os.environ["ROSTRA_SECRET_KEY"] = secrets.token_urlsafe(32)
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        _prepare_schema(engine)
+        click.echo("Loading the moderation models...")
+        from rostra.web.app import build_moderation_engine
+
+        try:
+            moderation_engine = build_moderation_engine(settings)
+        except RostraError as exc:
+            raise click.ClickException(f"cannot load the moderation models: {exc}") from None
+        report = seed_demo(engine, moderation_engine, public_url=public_url)
+    finally:
+        engine.dispose()
+    click.echo(report.summary())
+    if not no_serve:
+        _run(host, port, 1)

@@ -66,3 +66,11 @@ def create_app(
     app.include_router(comments.router)
     app.include_router(moderation.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for ``rostra serve``: settings from ROSTRA_* variables (and $ROSTRA_CONFIG);
+    each worker process calls this once (Uvicorn factory mode)."""
+    from rostra.config import load_settings
+
+    return create_app(load_settings())

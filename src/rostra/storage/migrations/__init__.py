@@ -56,3 +56,39 @@ def current(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current(engine) == head()
+
+
+class SchemaMismatch(Exception):
+    """The database has tables that migrations did not make and that differ from tables.py."""
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Bring the database to the newest schema; returns what was done.
+
+    An empty database is migrated from scratch; one at an older revision is upgraded; one
+    whose tables were made by ``metadata.create_all`` (no Alembic revision yet) is stamped
+    as current when its tables match ``tables.py``, else SchemaMismatch.
+    """
+    from alembic.autogenerate import compare_metadata
+    from sqlalchemy import inspect
+
+    from rostra.storage.tables import metadata
+
+    revision = current(engine)
+    if revision == head():
+        return "current"
+    if revision is None and set(inspect(engine).get_table_names()) & set(metadata.tables):
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        if diffs:
+            raise SchemaMismatch(
+                f"the database has Rostra tables but no migration revision, and they differ "
+                f"from this version's schema ({len(diffs)} differences)"
+            )
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.stamp(config, "head")
+        return "stamped"
+    upgrade(engine)
+    return "upgraded"

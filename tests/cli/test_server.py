@@ -1,0 +1,71 @@
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from rostra.cli import main
+from rostra.cli.demo_data import THREAD, seed_demo
+from rostra.storage import migrations
+from rostra.storage.database import make_engine
+from rostra.storage.reviews import Queue, QueueFilter, ReviewStore
+from rostra.storage.tables import comments, stories, users
+from tests.factories import WordEngine
+
+
+def test_demo_seeds_a_thread_through_the_engine_once(db):
+    report = seed_demo(db, WordEngine(), public_url="http://127.0.0.1:8000")
+    assert report.created and report.password
+    assert sum(report.counts.values()) == len(THREAD)
+    with db.connect() as conn:
+        story = conn.execute(select(stories)).one()
+        statuses = conn.execute(select(comments.c.status)).scalars().all()
+        held, _ = ReviewStore.queue(conn, 1, QueueFilter(queue=Queue.PENDING))
+        assert conn.execute(select(users.c.username)).scalars().all() == ["moderator"]
+    assert story.url == "http://127.0.0.1:8000/demo"
+    assert story.comment_count == statuses.count("published")
+    assert report.password in report.summary()
+    again = seed_demo(db, WordEngine(), public_url="http://127.0.0.1:8000")
+    assert not again.created and again.password is None
+    with db.connect() as conn:
+        assert len(conn.execute(select(comments.c.id)).all()) == len(THREAD)
+
+
+def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    monkeypatch.setenv("ROSTRA_DATABASE_URL", url)
+    monkeypatch.setenv("ROSTRA_DEV_MODE", "1")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "upgraded" in result.output
+    assert migrations.is_current(make_engine(url))
+    again = CliRunner().invoke(main, ["db", "upgrade"])
+    assert "current" in again.output
+
+
+def test_db_upgrade_stamps_tables_made_by_create_all(database_url, monkeypatch):
+    monkeypatch.setenv("ROSTRA_DATABASE_URL", database_url)
+    monkeypatch.setenv("ROSTRA_DEV_MODE", "1")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "stamped" in result.output
+
+
+def test_serve_refuses_unsafe_settings(monkeypatch):
+    monkeypatch.delenv("ROSTRA_DEV_MODE", raising=False)
+    monkeypatch.delenv("ROSTRA_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code != 0
+    assert "ROSTRA_SECRET_KEY" in result.output
+
+
+@pytest.mark.postgres
+def test_serve_refuses_an_outdated_postgresql_schema(pg_server_url, monkeypatch):
+    from sqlalchemy import text
+
+    engine = make_engine(pg_server_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    monkeypatch.setenv("ROSTRA_DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("ROSTRA_DEV_MODE", "1")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code != 0 and "rostra db upgrade" in result.output
