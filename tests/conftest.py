@@ -69,9 +69,16 @@ def _pg_engine(pg_server_url: str) -> Iterator[Engine]:
 
 
 def _empty_pg(engine: Engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    # DELETE on these few-row tables takes ~10 ms where TRUNCATE takes ~500 ms; sequences then
+    # restart as TRUNCATE ... RESTART IDENTITY would, so ids begin at 1 in every test.
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        sequences = conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).scalars()
+        for name in list(sequences):
+            conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
