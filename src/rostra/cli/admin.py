@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -262,7 +263,7 @@ def user_add(username: str, role: str, site_slugs: tuple[str, ...], email: str |
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        line = click.get_text_stream("stdin").readline()
+        line = sys.stdin.readline()
         password = line.rstrip("\r\n")
         if not password:
             raise click.UsageError("no password on standard input")
