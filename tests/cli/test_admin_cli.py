@@ -9,11 +9,12 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from rostra.actions import accounts
 from rostra.cli import main
 from rostra.domain.sites import Premoderation
+from rostra.storage import migrations
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
 from rostra.storage.database import transaction
 from rostra.storage.sites import SiteStore
@@ -34,6 +35,7 @@ def rostra(database_url, db, monkeypatch):
     """Run ``rostra ARGS`` against the test database; returns the click Result."""
     for name in ("ROSTRA_CONFIG", "ROSTRA_SECRET_KEY", "ROSTRA_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    migrations.ensure_schema(db)  # as `rostra db upgrade` would; the fixture used create_all
     runner = CliRunner()
     env = {"ROSTRA_DATABASE_URL": database_url, "ROSTRA_DEV_MODE": "1"}
 
@@ -222,6 +224,29 @@ def test_token_create_prints_it_once_and_stores_its_hash(rostra, db):
     fails(rostra("token", "revoke", token_id), "no live API token")
     fails(rostra("token", "create", "nobody", "--name", "x"), "no user")
     fails(rostra("token", "create", "ada", "--name", ""), "token name")
+
+
+def test_schema_is_migrated_on_sqlite_and_required_on_postgresql(database_url, db,
+                                                                 monkeypatch):
+    monkeypatch.delenv("ROSTRA_CONFIG", raising=False)
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    result = CliRunner().invoke(main, ["site", "list"],
+                                env={"ROSTRA_DATABASE_URL": database_url, "ROSTRA_DEV_MODE": "1"})
+    if db.dialect.name == "sqlite":
+        assert result.exit_code == 0, result.output
+        assert migrations.is_current(db)
+    else:
+        assert result.exit_code == 1
+        assert "run `rostra db upgrade` first" in result.output
+
+
+def test_unreachable_database_is_one_line(monkeypatch):
+    monkeypatch.delenv("ROSTRA_CONFIG", raising=False)
+    result = CliRunner().invoke(main, ["site", "list"], env={
+        "ROSTRA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "ROSTRA_DEV_MODE": "1"})
+    assert result.exit_code == 1 and "cannot use the database" in result.output
+    assert isinstance(result.exception, SystemExit)
 
 
 def test_unsafe_settings_are_reported_in_one_line(rostra):

@@ -22,10 +22,10 @@ from rostra.domain.comments import Role
 from rostra.domain.errors import RostraError
 from rostra.domain.labels import LABELS
 from rostra.domain.sites import Premoderation, Site
+from rostra.storage import migrations
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
-from rostra.storage.database import make_engine
+from rostra.storage.database import is_sqlite, make_engine
 from rostra.storage.sites import SiteStore
-from rostra.storage.tables import metadata
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,11 +40,26 @@ def _engine() -> Iterator[Engine]:
         raise click.ClickException(f"invalid settings: {messages}") from None
     engine = make_engine(settings.database_url)
     try:
-        # Until `rostra db upgrade` (Alembic) is wired in here, create what is missing.
-        metadata.create_all(engine)
+        _prepare_schema(engine)
         yield engine
     finally:
         engine.dispose()
+
+
+def _prepare_schema(engine: Engine) -> None:
+    """As ``rostra serve``: SQLite is migrated on first use, PostgreSQL must be upgraded."""
+    try:
+        if is_sqlite(engine):
+            migrations.ensure_schema(engine)
+        elif not migrations.is_current(engine):
+            raise click.ClickException(
+                "the database schema is not current; run `rostra db upgrade` first"
+            )
+    except migrations.SchemaMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(f"cannot use the database: {reason}") from None
 
 
 def _friendly(command: F) -> F:
