@@ -1,6 +1,7 @@
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from tests.factories import WordEngine
 
 from rostra.cli import main
 from rostra.cli.demo_data import THREAD, seed_demo
@@ -8,7 +9,6 @@ from rostra.storage import migrations
 from rostra.storage.database import make_engine
 from rostra.storage.reviews import Queue, QueueFilter, ReviewStore
 from rostra.storage.tables import comments, stories, users
-from tests.factories import WordEngine
 
 
 def test_demo_seeds_a_thread_through_the_engine_once(db):
