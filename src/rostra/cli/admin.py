@@ -72,7 +72,7 @@ def _friendly(command: F) -> F:
         except RostraError as exc:
             raise click.ClickException(exc.message) from None
         except SQLAlchemyError as exc:
-            reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise click.ClickException(f"database error: {reason}") from None
 
     return wrapper  # type: ignore[return-value]

@@ -64,8 +64,8 @@ class DatabaseRateLimiter:
         start, left = _window(window_seconds, now)
         key = _stored_key(key, window_seconds)
         dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(rate_limits).values(key=key, window_start=start, count=1)
-        statement = statement.on_conflict_do_update(
+        upsert = dialect_insert(rate_limits).values(key=key, window_start=start, count=1)
+        statement = upsert.on_conflict_do_update(
             index_elements=["key", "window_start"],
             set_={"count": rate_limits.c.count + 1},
         ).returning(rate_limits.c.count)
