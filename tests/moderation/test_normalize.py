@@ -89,6 +89,12 @@ def test_offsets_have_one_entry_per_character_plus_the_end() -> None:
     assert list(n.offsets) == sorted(n.offsets)
 
 
+def test_stretched_flag_says_whether_letters_collapsed() -> None:
+    assert normalize("sooo good").stretched
+    assert not normalize("so good!!!").stretched
+    assert normalize("sooo good", with_offsets=False).stretched
+
+
 def test_to_original_covers_split_word() -> None:
     original = "you f . u . c . k off"
     n = normalize(original)

@@ -53,6 +53,14 @@ def test_evasions_of_a_banned_term_are_caught(written: str) -> None:
     assert reasons[0].text == written  # the span is the text as the author wrote it
 
 
+def test_a_stretched_double_letter_is_still_caught() -> None:
+    wordlist = WordList(banned=["grue", "mess"], suspect=["zork"])
+    assert found("what a messssss", wordlist) == [(BANNED_TERM, "messssss")]
+    assert found("what a mesSSSS", wordlist) == [(BANNED_TERM, "mesSSSS")]
+    # "mes" alone is not "mess", even when something else in the comment was stretched.
+    assert found("mes amis, sooooo good", wordlist) == []
+
+
 def test_reason_offsets_point_into_the_original_text() -> None:
     original = "Ｗｅｌｌ, p l u g h to you"
     (reason,) = SITE.find(normalize(original))

@@ -42,6 +42,9 @@ class NormalizedText:
     text: str
     offsets: Sequence[int] | None
     original: str = ""
+    #: True when stage 4 collapsed a run of letters: the word lists then also look for words
+    #: whose double letter was stretched ("asssss" became "as").
+    stretched: bool = False
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map the normalised span ``[start, end)`` to the original span that covers it.
@@ -309,6 +312,9 @@ def normalize(text: str, *, with_offsets: bool = True) -> NormalizedText:
     if _SPLIT_HINT_RE.search(out) is not None:
         out, offsets = _sub(_SPLIT_RE, _join_split, out, offsets)
     out = _decode_leet(out)
+    stretched = False
     if _STRETCH_HINT_RE.search(out) is not None:
+        before = len(out)
         out, offsets = _sub(_STRETCH_RE, _collapse, out, offsets)
-    return NormalizedText(out, tuple(offsets) if offsets is not None else None, text)
+        stretched = len(out) != before
+    return NormalizedText(out, tuple(offsets) if offsets is not None else None, text, stretched)

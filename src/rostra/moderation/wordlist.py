@@ -50,6 +50,14 @@ def _term_tokens(term: str) -> Term:
     )
 
 
+_RUN_RE = re.compile(r"(.)\1+")
+_STRETCH_RE = re.compile(r"([^\W\d_])\1\1")
+
+
+def _squeeze(word: str) -> str:
+    return _RUN_RE.sub(r"\1", word)
+
+
 def _wildcard_ok(token: str, strict: bool) -> bool:
     stars = token.count("*")
     letters = len(token) - stars
@@ -94,6 +102,14 @@ class _Index:
             bucket.sort(key=len, reverse=True)
         self.by_first = by_first
         self.by_shape = by_shape
+        # Single words with a double letter, by their form with every run squeezed to one
+        # letter: "asssss" normalises to "as", which must find "ass" (see WordList.find).
+        self.by_squeezed = {
+            _squeeze(term[0]): term
+            for terms in by_first.values()
+            for term in terms
+            if len(term) == 1 and _squeeze(term[0]) != term[0]
+        }
         self.size = count
 
     def match_at(self, tokens: list[str], i: int) -> int:
@@ -162,18 +178,38 @@ class WordList:
                 else:
                     i += 1
 
+    def _squeezed_candidates(self, text: str) -> list[tuple[str, int, int]]:
+        """Words that are a listed word with its double letter squeezed ("as" for "ass")."""
+        candidates: list[tuple[str, int, int]] = []
+        for label, index in ((BANNED_TERM, self._banned), (SUSPECT_TERM, self._suspect)):
+            if index.by_squeezed:
+                candidates.extend(
+                    (label, start, end)
+                    for word, start, end in _tokens(text)
+                    if word in index.by_squeezed
+                )
+        return candidates
+
     def find(self, normalized: NormalizedText) -> list[Reason]:
         """Every banned and suspect term in the text, with spans of the ORIGINAL text.
 
         A span both lists match is reported once, as banned.
         """
         matches = list(self._matches(normalized.text))
-        if not matches:
+        candidates = self._squeezed_candidates(normalized.text) if normalized.stretched else []
+        if not matches and not candidates:
             return []
         if normalized.offsets is None:
             # The bulk path normalises without offsets; build them only when something matched.
+            # The normalised text is the same, so the matches' positions hold.
             normalized = normalize(normalized.original)
-            matches = list(self._matches(normalized.text))
+        taken = {(start, end) for _, start, end in matches}
+        for label, start, end in candidates:
+            # "as" stands for "ass" only where the author stretched a letter of it ("asssss").
+            a, b = normalized.to_original(start, end)
+            if (start, end) not in taken and _STRETCH_RE.search(normalized.original[a:b].lower()):
+                matches.append((label, start, end))
+                taken.add((start, end))
         reasons: list[Reason] = []
         banned_spans: set[tuple[int, int]] = set()
         for label, start, end in matches:
