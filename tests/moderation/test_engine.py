@@ -229,3 +229,26 @@ def test_result_serialises(engine: ModerationEngine) -> None:
 def test_version_names_the_models(engine: ModerationEngine) -> None:
     assert engine.version == "fast=fast;accurate=accurate"
     assert ModerationEngine().version == "wordlist-only"
+
+
+def test_scores_out_of_range_are_clipped_and_a_wrong_shape_is_an_error() -> None:
+    class Wild(FakeScorer):
+        def score(self, texts):  # type: ignore[no-untyped-def]
+            rows = super().score(texts)
+            rows[:, 0] = float("nan")
+            rows[:, 1] = 7.0
+            return rows
+
+    engine = ModerationEngine(fast=Wild())
+    engine.load()
+    (result,) = engine.moderate(["hello"])
+    assert (result.scores["toxicity"], result.scores["severe_toxicity"]) == (0.0, 1.0)
+
+    class Short(FakeScorer):
+        def score(self, texts):  # type: ignore[no-untyped-def]
+            return super().score(texts)[:0]
+
+    engine = ModerationEngine(fast=Short())
+    engine.load()
+    with pytest.raises(RuntimeError, match="shape"):
+        engine.moderate(["hello"])

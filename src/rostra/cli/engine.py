@@ -244,8 +244,9 @@ class _Peeked:
         return self.rest.readline(size)
 
 
-def build_engine(model_dir: str | None, tier: str | None) -> ModerationEngine:
-    """The engine ``rostra score`` uses: the shipped (or given) models, loaded once."""
+def build_engine(model_dir: str | None, tier: str) -> ModerationEngine:
+    """The engine ``rostra score`` uses: the shipped (or given) models, loaded once; only the
+    fast tier when that is all ``tier`` needs."""
     tiers = ("fast",) if tier == "fast" else ("fast", "accurate")
     return ModerationEngine.from_model_dir(model_dir, tiers=tiers)
 
@@ -399,7 +400,7 @@ def score(
         first = stream.readline(MAX_LINE_BYTES + 1)
         chosen = fmt or _sniff(source, first)
         try:
-            engine = build_engine(model_dir, tier)
+            engine = build_engine(model_dir, tier or policy.tier)
         except RostraError as exc:
             raise click.ClickException(exc.message) from None
         out = sys.stdout

@@ -191,10 +191,10 @@ class ModerationEngine:
             return scores, tiers
         if tier == "accurate":
             assert self.accurate is not None
-            scores[:] = _in_label_order(self.accurate, self.accurate.score(texts))
+            scores[:] = _in_label_order(self.accurate, self.accurate.score(texts), n)
             return scores, ["accurate"] * n
         assert self.fast is not None
-        scores[:] = _in_label_order(self.fast, self.fast.score(texts))
+        scores[:] = _in_label_order(self.fast, self.fast.score(texts), n)
         tiers = ["fast"] * n
         if tier == "cascade":
             assert self.accurate is not None
@@ -205,7 +205,7 @@ class ModerationEngine:
                 refined = self.accurate.score([texts[i] for i in routed])
                 # Where the accurate tier ran, its scores replace the fast ones outright: it is
                 # the better model, and the fast score only decided that it was worth asking.
-                scores[routed] = _in_label_order(self.accurate, refined)
+                scores[routed] = _in_label_order(self.accurate, refined, len(routed))
                 for i in routed:
                     tiers[i] = "accurate"
         return scores, tiers
@@ -293,12 +293,19 @@ class ModerationEngine:
         return explanation_reasons(with_offsets, [s for s in spans if s[0] in wanted])
 
 
-def _in_label_order(scorer: Scorer, rows: np.ndarray) -> np.ndarray:
-    """Columns of ``rows`` rearranged into LABELS order (missing labels score 0)."""
+def _in_label_order(scorer: Scorer, rows: np.ndarray, n: int) -> np.ndarray:
+    """Columns of ``rows`` rearranged into LABELS order (missing labels score 0), clipped to
+    [0, 1] with NaN as 0; a wrong shape is a broken scorer and raises RuntimeError."""
     rows = np.asarray(rows, dtype=np.float64)
+    expected = (n, len(scorer.labels))
+    if rows.shape != expected:
+        raise RuntimeError(
+            f"scorer {scorer.name!r} returned shape {rows.shape}, expected {expected}"
+        )
+    rows = np.clip(np.nan_to_num(rows, nan=0.0), 0.0, 1.0)
     if tuple(scorer.labels) == LABELS:
         return rows
-    out = np.zeros((rows.shape[0], len(LABELS)), dtype=np.float64)
+    out = np.zeros((n, len(LABELS)), dtype=np.float64)
     for j, label in enumerate(scorer.labels):
         if label in LABELS:
             out[:, LABELS.index(label)] = rows[:, j]
