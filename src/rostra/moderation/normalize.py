@@ -137,7 +137,6 @@ class _CharTable(dict[int, str]):
 _CHAR_TABLE = _CharTable()
 _ASCII_TABLE = {i: _map_char(chr(i)) for i in range(128)}
 _CHAR_TABLE.update(_ASCII_TABLE)
-_ASCII_IDENTITY = all(len(v) == 1 for v in _ASCII_TABLE.values())
 
 
 def _map_chars(text: str, offsets: list[int] | None) -> tuple[str, list[int] | None]:
