@@ -11,7 +11,7 @@ from rostra import __version__
 from rostra.actions.comments import Limits, ModerationEngineLike
 from rostra.config import Settings
 from rostra.storage.database import make_engine
-from rostra.web import auth
+from rostra.web import admin, auth
 from rostra.web.api import comments, moderation, threads
 from rostra.web.errors import install_error_handlers
 from rostra.web.protection import install_protection
@@ -65,6 +65,7 @@ def create_app(
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(moderation.router)
+    admin.install(app)  # the moderators' workspace at /moderate
     return app
 
 

@@ -1,0 +1,80 @@
+"""The dashboard of a site, or of one story, over the last days: volume and outcomes, what the
+engine holds and why, how fast moderators decide, where the work comes from."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from rostra.domain.labels import BANNED_TERM, LABELS, SPAM, SUSPECT_TERM
+from rostra.storage.dashboard import (
+    DayCounts,
+    busiest_stories,
+    daily_counts,
+    decision_delays,
+    held_by_label,
+    median_delay_by_day,
+    most_reported_authors,
+)
+from rostra.storage.stories import StoryStore
+from rostra.web.admin.charts import Series, horizontal_bars, line, stacked_columns
+from rostra.web.admin.pages import PREFIX, DeskDep, label_name, render
+
+router = APIRouter(prefix=PREFIX)
+PERIODS = (7, 30, 90)
+
+
+def _days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=i) for i in range((until - since).days + 1)]
+
+
+@router.get("/{site}/dashboard")
+def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
+                   story: int | None = None) -> Response:
+    days = days if days in PERIODS else 30
+    now = datetime.now(UTC)
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    with request.app.state.engine.connect() as conn:
+        chosen = None if story is None else StoryStore.get(conn, story, site_id=desk.site.id)
+        story_id = None if chosen is None else chosen.id
+        counts = {c.day: c for c in daily_counts(conn, desk.site.id, since, story_id=story_id)}
+        posted, per_label = held_by_label(conn, desk.site.id, since, story_id=story_id)
+        delays = decision_delays(conn, desk.site.id, since, story_id=story_id)
+        stories = [] if chosen else busiest_stories(conn, desk.site.id, since)
+        reported = [] if chosen else most_reported_authors(conn, desk.site.id, since)
+    calendar = _days(since.date(), now.date())
+    series = [counts.get(d, DayCounts(day=d)) for d in calendar]
+    labels = [d.strftime("%m-%d") for d in calendar]
+    totals = {
+        "posted": sum(c.posted for c in series),
+        "published": sum(c.published for c in series),
+        "held": sum(c.held for c in series),
+        "rejected": sum(c.rejected for c in series),
+    }
+    medians = median_delay_by_day(delays)
+    label_rows = [
+        (label_name(label), per_label[label] / posted,
+         f"{per_label[label]} ({per_label[label] / posted:.1%})")
+        for label in (*LABELS, SPAM, BANNED_TERM, SUSPECT_TERM) if per_label.get(label)
+    ] if posted else []
+    charts = {
+        "volume": stacked_columns("Comments per day by status now", labels, [
+            Series("Published", "series-published", [c.published for c in series]),
+            Series("Held", "series-held", [c.held for c in series]),
+            Series("Rejected or spam", "series-rejected", [c.rejected for c in series]),
+        ]),
+        "labels": horizontal_bars("Share of comments flagged per label", label_rows),
+        "delay": line("Median time to a moderator's decision (minutes), by day posted", labels,
+                      [None if d not in medians else medians[d] / 60 for d in calendar],
+                      " min"),
+    }
+    return render(request, "dashboard.html", {
+        "desk": desk, "section": "dashboard", "days": days, "periods": PERIODS,
+        "story": chosen, "series": series, "totals": totals, "charts": charts,
+        "median": statistics.median([s for _, s in delays]) if delays else None,
+        "decided": len(delays), "stories": stories, "reported": reported,
+        "label_rows": label_rows,
+    })

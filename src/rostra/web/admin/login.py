@@ -1,0 +1,109 @@
+"""Logging in and out of the workspace, and the list of one's sites.
+
+The log-in form carries a token that matches a short-lived cookie (double submit), so no
+other site can log a moderator into an account of its choosing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from rostra.actions.accounts import authenticate
+from rostra.domain.errors import RateLimited, Unauthenticated
+from rostra.storage.accounts import UserStore
+from rostra.storage.database import transaction
+from rostra.storage.reviews import ReviewStore
+from rostra.web.admin.pages import PREFIX, redirect, render, safe_next, sites_of
+from rostra.web.auth import (
+    LOGIN_ATTEMPTS_PER_MINUTE,
+    OptionalStaffDep,
+    StaffDep,
+    end_session,
+    start_session,
+)
+from rostra.web.protection import check_rate_limit
+
+router = APIRouter(prefix=PREFIX)
+
+LOGIN_COOKIE = "rostra_login"
+
+
+def _login_page(request: Request, next_url: str, error: str | None = None,
+                status_code: int = 200, username: str = "") -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+    response = render(request, "login.html", {"next": next_url, "error": error,
+                                              "login_token": token, "username": username},
+                      status_code=status_code)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path=PREFIX + "/login",
+                        httponly=True, samesite="strict",
+                        secure=not request.app.state.settings.dev_mode)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, staff: OptionalStaffDep, next: str | None = None) -> Response:
+    target = safe_next(next, PREFIX + "/")
+    if staff is not None:
+        return redirect(target)
+    return _login_page(request, target)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=1024)],
+    login_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    target = safe_next(next, PREFIX + "/")
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), login_token.encode()):
+        return _login_page(request, target, "Your log-in form expired; please try again.",
+                           status_code=403, username=username)
+    client = request.client.host if request.client else "unknown"
+    try:
+        check_rate_limit(request, f"login:ip:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
+        check_rate_limit(request, f"login:user:{username.lower()}", LOGIN_ATTEMPTS_PER_MINUTE)
+        user = authenticate(request.app.state.engine, username, password)
+    except RateLimited as exc:
+        return _login_page(request, target, f"Too many attempts; wait {exc.retry_after} s.",
+                           status_code=429, username=username)
+    except Unauthenticated:
+        return _login_page(request, target, "Wrong username or password.", status_code=401,
+                           username=username)
+    response = redirect(target)
+    start_session(request, response, user)
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX + "/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, staff: StaffDep) -> Response:
+    """Ends every session of this moderator, so a copied cookie dies too."""
+    with transaction(request.app.state.engine) as conn:
+        UserStore.end_sessions(conn, staff.user_id)
+    response = redirect(PREFIX + "/login")
+    end_session(request, response)
+    return response
+
+
+@router.get("/")
+def home(request: Request, staff: StaffDep) -> Response:
+    """Straight to the queue of one's only site; a list when there are several."""
+    sites = sites_of(request.app.state.engine, staff)
+    if len(sites) == 1:
+        return redirect(f"{PREFIX}/{sites[0].slug}/queue")
+    with request.app.state.engine.connect() as conn:
+        counts = {s.id: ReviewStore.queue_counts(conn, s.id) for s in sites}
+    return render(request, "sites.html", {"staff": staff, "sites": sites, "counts": counts})
+
+
+@router.get("")
+def home_without_slash() -> Response:
+    return redirect(PREFIX + "/")
