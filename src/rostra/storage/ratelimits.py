@@ -14,7 +14,7 @@ import random
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -70,6 +70,10 @@ class DatabaseRateLimiter:
             set_={"count": rate_limits.c.count + 1},
         ).returning(rate_limits.c.count)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A counter lost in a crash costs nothing; not waiting for the WAL flush
+                # makes a hit ~10x cheaper.
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             count = conn.execute(statement).scalar_one()
             if count == 1:
                 # First hit of a new window: the key's earlier windows are over.
