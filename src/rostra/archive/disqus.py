@@ -117,22 +117,21 @@ def _story(element: etree._Element) -> ImportedStory | Skipped:
 
 
 def _comment(element: etree._Element) -> ImportedComment | Skipped:
-    where = _where(element, "post")
     ident = element.get(DSQ_ID)
     if not ident:
-        return Skipped("post without dsq:id", where)
+        return Skipped("post without dsq:id", _where(element, "post"))
     fields = _fields(element)
     thread = fields.get("thread")
     thread_id = thread.get(DSQ_ID) if thread is not None else None
     if not thread_id:
-        return Skipped("post without a thread reference", where)
+        return Skipped("post without a thread reference", _where(element, "post"))
     created_at = parse_timestamp(_text(fields, "createdAt"))
     if created_at is None:
-        return Skipped("post without a valid createdAt", where)
+        return Skipped("post without a valid createdAt", _where(element, "post"))
     message = _text(fields, "message") or ""
     too_big = oversized(message)
     if too_big is not None:
-        return Skipped(too_big.reason, where)
+        return Skipped(too_big.reason, _where(element, "post"))
     parent = fields.get("parent")
     parent_id = parent.get(DSQ_ID) if parent is not None else None
     author_el = fields.get("author")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import unescape
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -43,17 +45,28 @@ _LINK = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MANY_NEWLINES = re.compile(r"\n{3,}")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _foreign_html_cleaner() -> Callable[[str], str]:
+    options: dict[str, Any] = {
+        "tags": ALLOWED_TAGS,
+        "attributes": ALLOWED_ATTRIBUTES,
+        "url_schemes": URL_SCHEMES,
+        "link_rel": "nofollow noopener ugc",
+    }
+    cleaner = getattr(nh3, "Cleaner", None)  # nh3 >= 0.3: build the allow-list once
+    if cleaner is not None:
+        return cleaner(**options).clean  # type: ignore[no-any-return]
+    return lambda html: nh3.clean(html, **options)
+
+
+_clean_foreign = _foreign_html_cleaner()
 
 
 def sanitize_html(html: str) -> str:
     """Clean foreign HTML with the comment allow-list; links get ``rel="nofollow noopener ugc"``."""
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel="nofollow noopener ugc",
-    ).strip()
+    return _clean_foreign(html).strip()
 
 
 def _link_as_text(match: re.Match[str]) -> str:
@@ -63,8 +76,10 @@ def _link_as_text(match: re.Match[str]) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: block ends become line breaks, links keep their URL."""
+    """Plain text of HTML that ``sanitize_html`` produced: block ends become line breaks,
+    links keep their URL. (Tags are stripped, not parsed: clean HTML has no script or style.)"""
     marked = _BLOCK_BREAK.sub(lambda m: "\n" if m.group(0)[1] in "bB" else "\n\n", html)
-    marked = _LINK.sub(_link_as_text, marked)
-    text = unescape(nh3.clean(marked, tags=set()))
+    if "<a" in marked:
+        marked = _LINK.sub(_link_as_text, marked)
+    text = unescape(_TAG.sub("", marked)) if "<" in marked or "&" in marked else marked
     return _MANY_NEWLINES.sub("\n\n", text.replace("\r\n", "\n")).strip()

@@ -18,7 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from rostra.archive.records import (
     ArchiveRecord,
@@ -192,11 +203,17 @@ class ArchiveImporter:
                 }
                 for s in new
             ]
-            result = conn.execute(
-                insert(stories).returning(stories.c.id, sort_by_parameter_order=True), rows
+            # A plain executemany, then the ids read back: RETURNING in parameter order would
+            # make SQLite insert row by row.
+            conn.execute(insert(stories), rows)
+            found.update(
+                conn.execute(
+                    select(stories.c.url, stories.c.id).where(
+                        stories.c.site_id == self.site_id,
+                        stories.c.url.in_([s.url for s in new]),
+                    )
+                ).all()
             )
-            for story, story_id in zip(new, result.scalars(), strict=True):
-                found[story.url] = story_id
             self.stats.stories_created += len(new)
         for story in batch:
             self._story_ids[story.external_id] = found[story.url]
@@ -254,11 +271,17 @@ class ArchiveImporter:
             }
             for a, seen in zip(new, when, strict=True)
         ]
-        result = conn.execute(
-            insert(authors).returning(authors.c.id, sort_by_parameter_order=True), rows
-        )
-        for author, author_id in zip(new, result.scalars(), strict=True):
-            self._authors[(author.kind, author.external_id)] = author_id
+        conn.execute(insert(authors), rows)  # then read back: see _write_stories
+        for kind in {a.kind for a in new}:
+            ids = [a.external_id for a in new if a.kind == kind]
+            for ext, author_id in conn.execute(
+                select(authors.c.external_id, authors.c.id).where(
+                    authors.c.site_id == self.site_id,
+                    authors.c.kind == kind,
+                    authors.c.external_id.in_(ids),
+                )
+            ):
+                self._authors[(kind, ext)] = author_id
         self.stats.authors_created += len(new)
 
     # -- comments --------------------------------------------------------------------------
@@ -360,7 +383,7 @@ class ArchiveImporter:
             self._touched_stories.add(story_id)
             if author_id is not None:
                 self._touched_authors.add(author_id)
-        conn.execute(insert(comments), rows)
+        _insert_rows(conn, comments, rows)
         self.stats.comments_created += len(created)
         return created
 
@@ -416,6 +439,31 @@ class ArchiveImporter:
                 self.stats.note(
                     "reply cycle in the archive; imported as top-level", f"id {comment_id}"
                 )
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` many rows through the driver's executemany with the columns' own bind
+    conversions; the SQLAlchemy statement path costs more per row than the insert itself."""
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = conn.dialect
+    convert = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple(
+                value if fn is None or value is None else fn(value)
+                for fn, value in zip(convert, row.values(), strict=True)
+            )
+            for row in rows
+        ],
+    )
 
 
 def _allocate_comment_ids(conn: Connection, site_id: int, count: int) -> list[int]:

@@ -1,0 +1,210 @@
+"""Benchmark: import a generated Disqus export into SQLite and PostgreSQL.
+
+    python bench/import_disqus.py                      # 1,000,000 comments, 50,000 stories
+    python bench/import_disqus.py --comments 200000 --stories 10000 --db sqlite
+    python bench/import_disqus.py --score-comments 20000   # also time --score on a smaller file
+
+Each import runs as its own process (`rostra import disqus FILE --site bench`), so the numbers
+are those of the real command: comments/s is comments created divided by the command's wall
+time (parsing, sanitising, writing, linking and recounting included), and peak RSS is the
+child's maximum resident set size. PostgreSQL runs in a database created for the run on
+127.0.0.1:5432 (``--pg-url``) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from rostra.storage.database import make_engine
+from rostra.storage.sites import SiteStore
+from rostra.storage.tables import comments, metadata
+
+WORDS = (  # noqa: SIM905 - a sentence is easier to edit than a list of words
+    "the council vote budget road harbour school tax plan mayor report week people city "
+    "really think why never always more less agree wrong right issue news story point fact "
+    "résumé café naïve 東京 😀 👍"
+).split()
+START = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def generate(path: Path, n_comments: int, n_stories: int, seed: int = 7) -> None:
+    """A Disqus export: threads first, then posts in time order, ~30 % of them replies."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<disqus xmlns="http://disqus.com" '
+            'xmlns:dsq="http://disqus.com/disqus-internals">\n'
+            '<category dsq:id="1"><forum>bench</forum><title>General</title>'
+            "<isDefault>true</isDefault></category>\n"
+        )
+        for t in range(n_stories):
+            created = (START + timedelta(hours=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            out.write(
+                f'<thread dsq:id="{t + 1}"><id>story-{t}</id><forum>bench</forum>'
+                f"<link>https://bench.example/{t // 1000}/story-{t}</link>"
+                f"<title>Story number {t}</title><createdAt>{created}</createdAt>"
+                "<isClosed>false</isClosed><isDeleted>false</isDeleted></thread>\n"
+            )
+        recent: dict[int, list[int]] = {}
+        chunk: list[str] = []
+        for c in range(n_comments):
+            thread = rng.randrange(n_stories) + 1
+            post_id = 1_000_000 + c
+            parent = ""
+            siblings = recent.setdefault(thread, [])
+            if siblings and rng.random() < 0.3:
+                parent = f'<parent dsq:id="{rng.choice(siblings)}"/>'
+            siblings.append(post_id)
+            if len(siblings) > 20:
+                del siblings[0]
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 60)))
+            user = rng.randrange(100_000)
+            created = (START + timedelta(seconds=c * 30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            deleted = "true" if rng.random() < 0.02 else "false"
+            spam = "true" if rng.random() < 0.01 else "false"
+            chunk.append(
+                f'<post dsq:id="{post_id}"><id/><message><![CDATA[<p>{words}</p>'
+                f"<p>Reply <b>{c}</b> &amp; more</p>]]></message>"
+                f"<createdAt>{created}</createdAt><isDeleted>{deleted}</isDeleted>"
+                f"<isSpam>{spam}</isSpam><author><email>user{user}@example.org</email>"
+                f"<name>User {user}</name><isAnonymous>false</isAnonymous></author>"
+                f"<ipAddress>192.0.2.{user % 250}</ipAddress>"
+                f'<thread dsq:id="{thread}"/>{parent}</post>\n'
+            )
+            if len(chunk) >= 10_000:
+                out.write("".join(chunk))
+                chunk.clear()
+        out.write("".join(chunk))
+        out.write("</disqus>\n")
+
+
+def _prepare(url: str) -> None:
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        SiteStore.create(conn, "bench", "Bench", now=datetime.now(UTC))
+    engine.dispose()
+
+
+def _count(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(select(func.count()).select_from(comments)).scalar_one())
+    engine.dispose()
+    return n
+
+
+# The real command, reporting its own peak RSS (ru_maxrss, KiB on Linux) as it exits.
+_CHILD = (
+    "import atexit, resource, sys\n"
+    "def report():\n"
+    "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('PEAK_RSS_KB', usage.ru_maxrss, 'CPU_S', usage.ru_utime + usage.ru_stime,"
+    " file=sys.stderr)\n"
+    "atexit.register(report)\n"
+    "from rostra.cli import main\n"
+    "main(sys.argv[1:], prog_name='rostra')\n"
+)
+
+
+def run_import(url: str, path: Path, score: bool) -> dict[str, float]:
+    _prepare(url)
+    env = {**os.environ, "ROSTRA_DATABASE_URL": url, "ROSTRA_DEV_MODE": "1"}
+    args = ["import", "disqus", str(path), "--site", "bench"] + (["--score"] if score else [])
+    command = [sys.executable, "-c", _CHILD, *args]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"import failed:\n{result.stderr[-3000:]}")
+    usage = result.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()
+    peak_kb, cpu = int(usage[0]), float(usage[2])
+    created = _count(url)
+    return {"comments": created, "seconds": wall, "per_second": created / wall,
+            "peak_rss_mb": peak_kb / 1024, "cpu_seconds": cpu}  # fmt: skip
+
+
+def _pg_database(admin_url: str) -> tuple[str, str]:
+    name = f"rostra_bench_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg(admin_url: str, name: str) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def bench(backend: str, path: Path, workdir: Path, pg_url: str, score: bool) -> dict[str, float]:
+    if backend == "sqlite":
+        db_path = workdir / f"bench-{'score' if score else 'plain'}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        try:
+            return run_import(f"sqlite:///{db_path}", path, score)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    name, url = _pg_database(pg_url)
+    try:
+        return run_import(url, path, score)
+    finally:
+        _drop_pg(pg_url, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--comments", type=int, default=1_000_000)
+    parser.add_argument("--stories", type=int, default=50_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--score-comments", type=int, default=0,
+                        help="also import a file this size with --score (0: skip)")  # fmt: skip
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        workdir = Path(tmp)
+        runs = [(args.comments, args.stories, False)]
+        if args.score_comments:
+            stories = max(1, args.stories * args.score_comments // args.comments)
+            runs.append((args.score_comments, stories, True))
+        for n_comments, n_stories, score in runs:
+            path = workdir / f"disqus-{n_comments}.xml"
+            started = time.perf_counter()
+            generate(path, n_comments, n_stories)
+            size = path.stat().st_size / 1e6
+            print(f"generated {n_comments:,} comments / {n_stories:,} stories: {size:,.0f} MB "
+                  f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+            for backend in backends:
+                r = bench(backend, path, workdir, args.pg_url, score)
+                print(f"{backend:10} scoring {'on ' if score else 'off'} "
+                      f"{int(r['comments']):>9,} comments in {r['seconds']:7.1f} s = "
+                      f"{r['per_second']:8,.0f} comments/s, peak RSS {r['peak_rss_mb']:6.0f} MB, "
+                      f"importer CPU {r['cpu_seconds']:6.1f} s "
+                      f"({r['comments'] / r['cpu_seconds']:,.0f} comments per CPU-second)",
+                      flush=True)  # fmt: skip
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()
