@@ -67,3 +67,9 @@ def test_a_file_without_the_header_is_refused():
 def test_invalid_utf8_is_refused_with_the_line_number():
     with pytest.raises(ArchiveError, match="Line 3"):
         list(read_rostra(_export(STORY, b'{"type": "story", "title": "\xff"}\n')))
+
+
+def test_a_line_over_the_limit_is_refused_without_reading_it_whole(monkeypatch):
+    monkeypatch.setattr("rostra.archive.rostra_jsonl.MAX_LINE_BYTES", 1000)
+    with pytest.raises(ArchiveError, match="longer than 1000 bytes"):
+        list(read_rostra(_export(STORY, b'{"type": "story", "title": "' + b"x" * 5000 + b'"}\n')))

@@ -39,7 +39,6 @@ from rostra.archive.records import (
     Skipped,
 )
 from rostra.domain.comments import CommentStatus
-from rostra.storage.sites import SiteStore
 from rostra.storage.tables import authors, comment_edits, comments, sites, stories
 
 BATCH_SIZE = 1000
@@ -450,10 +449,7 @@ def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     dialect = conn.dialect
     convert = [table.c[name].type._cached_bind_processor(dialect) for name in names]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
     conn.exec_driver_sql(
         sql,
         [
@@ -533,9 +529,7 @@ def fix_tree(conn: Connection, story_id: int) -> list[int]:
     Returns the ids of comments found in a reply cycle; they are cut loose as top-level.
     """
     c = comments.c
-    rows = conn.execute(
-        select(c.id, c.parent_id, c.root_id, c.depth).where(c.story_id == story_id)
-    )
+    rows = conn.execute(select(c.id, c.parent_id, c.root_id, c.depth).where(c.story_id == story_id))
     parent_of: dict[int, int | None] = {}
     stored: dict[int, tuple[int | None, int]] = {}
     for comment_id, parent_id, root_id, depth in rows:
@@ -646,9 +640,7 @@ def _recount_replies(conn: Connection, story_ids: list[int]) -> None:
         .where(c.story_id.in_(story_ids))
         .group_by(c.id, c.reply_count)
     )
-    changes = [
-        {"cid": cid, "n": n} for cid, stored, n in conn.execute(counted) if stored != n
-    ]
+    changes = [{"cid": cid, "n": n} for cid, stored, n in conn.execute(counted) if stored != n]
     if changes:
         conn.execute(
             update(comments).where(c.id == bindparam("cid")).values(reply_count=bindparam("n")),
@@ -659,8 +651,3 @@ def _recount_replies(conn: Connection, story_ids: list[int]) -> None:
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-def site_id_for_slug(conn: Connection, slug: str) -> int:
-    """The id of the site ``slug``; ``SiteNotFound`` otherwise."""
-    return SiteStore.get_by_slug(conn, slug).id
