@@ -434,6 +434,15 @@ def test_login_input_is_validated(client):
                        headers={"content-type": "application/json"}).status_code in (400, 422)
 
 
+def test_login_needs_an_explicit_json_content_type(client, maria):
+    """A cross-site page can POST a typeless body; it cannot set application/json."""
+    body = f'{{"username": "maria", "password": "{PASSWORD}"}}'.encode()
+    for headers in ({}, {"content-type": "text/plain"}):
+        response = client.post("/api/v1/auth/login", content=body, headers=headers)
+        assert response.status_code in (400, 422)
+        assert "set-cookie" not in response.headers
+
+
 def test_login_attempts_are_rate_limited(client, maria):
     codes = [login(client, "maria", "wrong password!").status_code for _ in range(10)]
     assert codes == [401] * 10

@@ -30,7 +30,7 @@ from rostra.actions.accounts import authenticate, staff_for
 from rostra.config import Settings
 from rostra.domain.accounts import SiteKey, User
 from rostra.domain.comments import AuthorKind
-from rostra.domain.errors import NotAllowed, RostraError, Unauthenticated
+from rostra.domain.errors import InvalidInput, NotAllowed, RostraError, Unauthenticated
 from rostra.domain.identity import Reader, Staff
 from rostra.domain.sites import Site
 from rostra.storage.accounts import SiteKeyStore, TokenStore, UserStore
@@ -394,6 +394,10 @@ def _staff_out(staff: Staff) -> StaffOut:
 @router.post("/login")
 def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
     """Check a moderator's password and start a session (cookie); returns its CSRF token."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        # A body-only JSON (a Blob without a type) could come from another site's page;
+        # an explicit JSON content type cannot without CORS, which never allows this.
+        raise InvalidInput("send the credentials as application/json", field="content-type")
     client = request.client.host if request.client else "unknown"
     check_rate_limit(request, f"login:ip:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
     check_rate_limit(request, f"login:user:{body.username.lower()}", LOGIN_ATTEMPTS_PER_MINUTE)
