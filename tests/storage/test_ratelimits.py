@@ -111,3 +111,30 @@ def test_windows_must_be_sane(db):
 def test_backend_follows_the_settings(db):
     assert isinstance(make_rate_limiter(db, None), DatabaseRateLimiter)
     assert isinstance(make_rate_limiter(db, REDIS_URL), RedisRateLimiter)
+
+
+HAMMER = """
+import sys
+from datetime import datetime
+from rostra.storage.database import make_engine
+from rostra.storage.ratelimits import DatabaseRateLimiter
+limiter = DatabaseRateLimiter(make_engine(sys.argv[1]))
+now = datetime.fromisoformat(sys.argv[2])
+refused = sum(limiter.hit("shared", 30, 60, now) is not None for _ in range(25))
+print(refused)
+"""
+
+
+def test_two_processes_share_the_count(database_url):
+    """Two OS processes, as two `rostra serve` workers: 50 hits, limit 30, 20 refused."""
+    import subprocess
+    import sys
+
+    procs = [
+        subprocess.Popen([sys.executable, "-c", HAMMER, database_url, NOW.isoformat()],
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    refused = [int(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(refused) == 20
