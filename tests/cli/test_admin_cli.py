@@ -198,6 +198,23 @@ def test_user_add_refuses_bad_input(rostra):
                  input=PASSWORD), "exists already")
 
 
+def test_user_set_changes_sites_and_locks(rostra, db):
+    ok(rostra("site", "add", "herald", "--name", "H"))
+    ok(rostra("site", "add", "gazette", "--name", "G"))
+    ok(rostra("user", "add", "maria", "--role", "moderator", "--site", "herald",
+              "--password-stdin", input=PASSWORD))
+    assert "moderator of gazette" in ok(rostra("user", "set", "maria", "--add-site", "gazette",
+                                               "--remove-site", "herald"))
+    ok(rostra("user", "set", "maria", "--disable"))
+    with db.connect() as conn:
+        maria = UserStore.get_by_username(conn, "maria")
+    assert maria.disabled and maria.session_version == 2
+    assert "disabled" in ok(rostra("user", "list"))
+    ok(rostra("user", "set", "maria", "--enable"))
+    fails(rostra("user", "set", "nobody", "--enable"), "no user")
+    fails(rostra("user", "set", "maria", "--add-site", "nope"), "no site")
+
+
 def test_user_password_change_ends_sessions(rostra, db):
     ok(rostra("user", "add", "ada", "--role", "admin", "--password-stdin", input=PASSWORD))
     ok(rostra("user", "password", "ada", "--password-stdin", input="another long one"))

@@ -222,3 +222,35 @@ def revoke_api_token(engine: Engine, token_id: int, *, now: datetime | None = No
         TokenStore.revoke(conn, token_id, now=now)
         ReviewStore.log(conn, site_id=None, action="token.revoke", actor="admin", now=now,
                         before={"token_id": token_id})
+
+
+def update_user(
+    engine: Engine,
+    username: str,
+    *,
+    add_sites: Iterable[str] = (),
+    remove_sites: Iterable[str] = (),
+    disabled: bool | None = None,
+    now: datetime | None = None,
+) -> Staff:
+    """Give or take sites, or disable/enable the account (disabling ends its sessions)."""
+    now = now or _now()
+    with transaction(engine) as conn:
+        user = UserStore.get_by_username(conn, username)
+        before = staff_for(conn, user)
+        for slug in add_sites:
+            ModeratorStore.add(conn, SiteStore.get_by_slug(conn, slug).id, user.id)
+        for slug in remove_sites:
+            ModeratorStore.remove(conn, SiteStore.get_by_slug(conn, slug).id, user.id)
+        if disabled is not None and disabled != user.disabled:
+            UserStore.set_disabled(conn, user.id, disabled)
+            if disabled:
+                UserStore.end_sessions(conn, user.id)
+        after_user = UserStore.get(conn, user.id)
+        after = staff_for(conn, after_user)
+        ReviewStore.log(
+            conn, site_id=None, action="user.update", actor="admin", now=now,
+            before={"site_ids": sorted(before.site_ids), "disabled": user.disabled},
+            after={"site_ids": sorted(after.site_ids), "disabled": after_user.disabled},
+        )
+        return after

@@ -300,6 +300,26 @@ def user_list() -> None:
             click.echo(f"{user.username}\t{user.role.value}\t{where}{state}")
 
 
+@user_group.command("set")
+@click.argument("username")
+@click.option("--add-site", multiple=True, metavar="SLUG", help="Moderate this site too.")
+@click.option("--remove-site", multiple=True, metavar="SLUG", help="Stop moderating a site.")
+@click.option("--disable/--enable", "disabled", default=None,
+              help="Lock the account (its sessions and tokens stop working) or unlock it.")
+@_friendly
+def user_set(username: str, add_site: tuple[str, ...], remove_site: tuple[str, ...],
+             disabled: bool | None) -> None:
+    """Change which sites a moderator moderates, or lock the account."""
+    with _engine() as engine:
+        staff = accounts.update_user(engine, username, add_sites=add_site,
+                                     remove_sites=remove_site, disabled=disabled)
+        with engine.connect() as conn:
+            slugs = {s.id: s.slug for s in SiteStore.list_all(conn)}
+    where = ", ".join(sorted(slugs[i] for i in staff.site_ids)) or "-"
+    state = " (disabled)" if disabled else ""
+    click.echo(f"{staff.username}: {staff.role.value} of {where}{state}")
+
+
 @user_group.command("password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
