@@ -85,3 +85,30 @@ class EventStore:
             select(func.max(events.c.id)).where(events.c.story_id == story_id)
         ).scalar_one()
         return int(value or 0)
+
+    @staticmethod
+    def first_id_since(conn: Connection, story_id: int, since: datetime) -> int | None:
+        """The story's first event at or after ``since`` (a stream starts by replaying these)."""
+        value = conn.execute(
+            select(func.min(events.c.id)).where(
+                events.c.story_id == story_id, events.c.created_at >= since
+            )
+        ).scalar_one()
+        return None if value is None else int(value)
+
+    @staticmethod
+    def newest_id(conn: Connection) -> int:
+        """The newest event of any story (0 when there is none)."""
+        return int(conn.execute(select(func.max(events.c.id))).scalar_one() or 0)
+
+    @staticmethod
+    def stories_since(conn: Connection, after_id: int, *, limit: int = 1000) -> list[tuple[int, int]]:
+        """(event id, story id) of the events of every story after ``after_id``, oldest first:
+        one cheap query tells a server process which of its live streams have news."""
+        rows = conn.execute(
+            select(events.c.id, events.c.story_id)
+            .where(events.c.id > after_id)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        return [(int(r.id), int(r.story_id)) for r in rows]

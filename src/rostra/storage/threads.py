@@ -288,6 +288,16 @@ class ThreadStore:
                 node["reacted"] = comment_id in mine
 
     @staticmethod
+    def by_ids(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Published comments by id, each shaped like a thread item without replies (the
+        live-update stream sends these)."""
+        if not ids:
+            return {}
+        c = comments.c
+        rows = conn.execute(_select().where(c.id.in_(ids), c.status == _PUBLISHED))
+        return {row.id: _as_dict(row, None) for row in rows}
+
+    @staticmethod
     def whole(conn: Connection, story_id: int, *, max_depth: int = 6) -> list[dict[str, Any]]:
         """Every published comment of the story, nested, oldest first: two queries."""
         c = comments.c

@@ -12,7 +12,8 @@ from rostra.actions.comments import Limits, ModerationEngineLike
 from rostra.config import Settings
 from rostra.storage.database import make_engine
 from rostra.web import admin, auth
-from rostra.web.api import comments, moderation, threads
+from rostra.web.api import comments, live, moderation, threads
+from rostra.web.embed import views as embed
 from rostra.web.errors import install_error_handlers
 from rostra.web.protection import install_protection
 
@@ -66,6 +67,8 @@ def create_app(
     app.include_router(comments.router)
     app.include_router(moderation.router)
     admin.install(app)  # the moderators' workspace at /moderate
+    app.include_router(live.router)
+    app.include_router(embed.router)
     return app
 
 

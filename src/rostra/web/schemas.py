@@ -133,6 +133,7 @@ class CommentOut(BaseModel):
     version: int
     created_at: datetime
     edited_at: datetime | None
+    body: str | None = Field(None, description="The Markdown source; only for its author.")
 
 
 class ReactionOut(BaseModel):

@@ -101,7 +101,7 @@ def post(
 
 @router.get("/{comment_id}", response_model=CommentOut, summary="One comment")
 def get(site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int) -> Response:
-    """A published comment, or the reader's own pending one (live updates fetch these)."""
+    """A published comment, or the reader's own pending one; the author also gets ``body``."""
     comment = CommentStore.get(conn, comment_id, site_id=site.id)
     mine = reader is not None and comment.author_id == reader.author_id
     visible = comment.status is CommentStatus.PUBLISHED or (
@@ -109,7 +109,10 @@ def get(site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int) -> Res
     )
     if not visible:
         raise CommentNotFound(f"No comment {comment_id} on this site")
-    return json_response(comment_dict(comment))
+    out = comment_dict(comment)
+    if mine:
+        out["body"] = comment.body  # the author's own Markdown, for the widget's edit form
+    return json_response(out)
 
 
 @router.patch("/{comment_id}", response_model=CommentOut, summary="Edit one's own comment")

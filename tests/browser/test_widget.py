@@ -1,0 +1,397 @@
+"""The widget end to end: headless Chromium, a host page on one 127.0.0.1 port, Rostra on
+another, exactly the snippet a publisher pastes.
+
+The server scores with a "quiet" fast model (every score near zero) written by the fixture,
+and the site's policy lists a suspect term, so which comment is held is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import jwt
+import numpy as np
+import pytest
+from tests.browser.conftest import LiveServer, free_port
+from tests.browser.conftest import _wait_until_up as wait_until_up
+
+from rostra.actions.accounts import add_site_key
+from rostra.actions.sites import create_site
+from rostra.domain.accounts import KeyAlgorithm
+from rostra.domain.labels import LABELS
+from rostra.moderation.fast import FastModel, save_fast_model
+from rostra.moderation.policy import Policy
+from rostra.storage.database import make_engine, transaction
+from rostra.storage.sites import SiteStore
+
+pytestmark = pytest.mark.browser
+
+SITE = "news"
+SUSPECT = "flibbertigibbet"  # a made-up word the site's policy holds for review
+STORY_PATH = "/2026/11/council-budget.html"
+TITLE = "Council passes budget"
+
+
+def write_quiet_model(out_dir: Path) -> None:
+    """A valid fast-tier model whose scores are all ~0: only word lists can hold a comment."""
+    n_features = (1 << 8) + (1 << 8)
+    labels = len(LABELS)
+    save_fast_model(
+        FastModel(
+            char_orders=(3,), char_bits=8, word_bits=8,
+            weights=np.zeros((n_features, labels), np.float32),
+            bias=np.full(labels, -12.0, np.float32),
+            idf=np.ones(n_features, np.float32),
+            calib_a=np.ones(labels, np.float32), calib_b=np.zeros(labels, np.float32),
+            meta={"name": "quiet test model"},
+        ),
+        out_dir / "fast",
+    )
+
+
+# --- the publisher's page, served from another origin --------------------------------------
+
+HOST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="canonical" href="{canonical}"><link rel="icon" href="data:,">
+{extra_head}
+</head><body>
+<h1>{title}</h1><p>The council voted last night.</p>
+<div id="rostra-comments"{container_attrs}></div>
+<script src="{rostra}/embed.js" data-site="{site}" async></script>
+</body></html>
+"""
+
+
+class HostSite:
+    """A tiny static web server on its own port: the news site that embeds the widget."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        handler = partial(_QuietHandler, directory=str(root))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def page(self, name: str, rostra: str, *, extra_head: str = "", container_attrs: str = "",
+             path: str = STORY_PATH) -> str:
+        file = self.root / name
+        canonical = self.origin + path
+        file.write_text(HOST_PAGE.format(title=TITLE, canonical=canonical, rostra=rostra,
+                                         site=SITE, extra_head=extra_head,
+                                         container_attrs=container_attrs), encoding="utf-8")
+        return f"{self.origin}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def host_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostSite]:
+    site = HostSite(tmp_path_factory.mktemp("host"))
+    yield site
+    site.close()
+
+
+def sso_token(secret: str, name: str, sub: str | None = None) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": sub or name.lower(), "name": name, "email": f"{name.lower()}@example.org",
+              "exp": int((now + timedelta(hours=1)).timestamp())}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live ``rostra serve`` for the module (starting one costs seconds; each test uses
+    its own story). Site ``news`` allows the host page's origin and holds comments with the
+    suspect term; ``server.extra["secret"]`` signs SSO tokens. Built like ``start_server``."""
+    tmp = tmp_path_factory.mktemp("rostra")
+    write_quiet_model(tmp / "models")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ROSTRA_DATABASE_URL": f"sqlite:///{tmp}/rostra.db",
+        "ROSTRA_SECRET_KEY": "test-secret-key-for-browser-tests",
+        "ROSTRA_DEV_MODE": "1",
+        "ROSTRA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "ROSTRA_RATE_LIMITS_ENABLED": "0",
+        "ROSTRA_MODEL_DIR": str(tmp / "models"),
+        "ROSTRA_MODERATION_TIER": "fast",
+    }
+    server = LiveServer(url=f"http://127.0.0.1:{port}", database_url=env["ROSTRA_DATABASE_URL"],
+                        env=env, process=None, log_path=tmp / "server.log")  # type: ignore[arg-type]
+    server.rostra("db", "upgrade")
+    engine = make_engine(server.database_url)
+    try:
+        create_site(engine, SITE, "News", origins=[host_site.origin])
+        _, server.extra["secret"] = add_site_key(engine, SITE, KeyAlgorithm.HS256)
+        with transaction(engine) as conn:
+            site = SiteStore.get_by_slug(conn, SITE)
+            policy = Policy.from_dict(site.policy).to_dict()
+            policy["suspect_terms"] = [SUSPECT]
+            SiteStore.update(conn, site.id, policy=policy)
+    finally:
+        engine.dispose()
+    with open(server.log_path, "wb") as log:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_up(server)
+        yield server
+    finally:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            raise AssertionError("rostra serve did not stop within 10 s of SIGTERM") from None
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def widget(page: object) -> object:
+    """The widget's root inside its shadow DOM (Playwright's CSS selectors pierce it)."""
+    return page.locator("#rostra-comments .r")
+
+
+def load(page: object, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#rostra-comments .head h2")
+
+
+def post(page: object, text: str) -> None:
+    page.locator("#rostra-comments form.compose textarea").first.fill(text)
+    page.locator("#rostra-comments form.compose button[type=submit]").first.click()
+
+
+def post_as_guest(server: LiveServer, host: HostSite, path: str, body: str, name: str) -> dict:
+    response = httpx.post(f"{server.url}/api/v1/sites/{SITE}/comments", json={
+        "body": body, "url": host.origin + path, "title": TITLE, "name": name})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def active_id(page: object) -> str | None:
+    """The id of the element focused inside the widget's shadow root."""
+    return page.evaluate(
+        "() => { const r = document.getElementById('rostra-comments').shadowRoot;"
+        " return r.activeElement && r.activeElement.id; }"
+    )
+
+
+def thread_texts(server: LiveServer, url: str, token: str | None = None) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    page = httpx.get(f"{server.url}/api/v1/sites/{SITE}/thread", params={"url": url},
+                     headers=headers).json()
+    return [c["html"] for c in page["comments"]]
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_sso_reader_posts_and_sees_the_comment(rostra, host_site, page) -> None:
+    token = sso_token(rostra.extra["secret"], "Alice Adams")
+    url = host_site.page("sso.html", rostra.url, path="/sso-story",
+                         container_attrs=f' data-sso-token="{token}"')
+    load(page, url)
+    w = widget(page)
+    assert "No comments yet" in w.inner_text()
+    assert "Commenting as Alice Adams" in w.inner_text()
+    post(page, "The **bus cuts** hit night workers hardest.")
+    mine = page.locator("#rostra-comments article").first
+    mine.wait_for()
+    assert mine.locator(".text strong").inner_text() == "bus cuts"
+    assert "Alice Adams" in mine.inner_text()
+    assert "Your comment is published." in w.inner_text()
+    assert active_id(page) == mine.get_attribute("id")  # focus moved to the new comment
+    # The story is the page's canonical URL, titled with the page title.
+    assert thread_texts(rostra, host_site.origin + "/sso-story") == [
+        "<p>The <strong>bus cuts</strong> hit night workers hardest.</p>"]
+    page.reload()
+    page.wait_for_selector("#rostra-comments article")
+    assert "bus cuts" in widget(page).inner_text()
+    assert page.errors == []
+
+
+def test_held_comment_is_marked_for_its_author_and_absent_for_others(
+    rostra, host_site, page, browser
+) -> None:
+    url = host_site.page("held.html", rostra.url, path="/held-story")
+    post_as_guest(rostra, host_site, "/held-story", "A calm first comment.", "Bob")
+    load(page, url)
+    page.locator("#rostra-comments input[name=name]").fill("Tess")
+    post(page, f"You are a {SUSPECT} and everyone knows it.")
+    held = page.locator("#rostra-comments article.pending")
+    held.wait_for()
+    assert "Awaiting moderation" in held.text_content()
+    assert "awaiting moderation" in widget(page).locator("form.compose .msg").inner_text()
+    page.reload()  # the guest's reader token was kept: the author still sees it, marked
+    page.locator("#rostra-comments article.pending").wait_for()
+    assert "Commenting as Tess" in widget(page).inner_text()
+
+    other = browser.new_context()
+    try:
+        stranger = other.new_page()
+        load(stranger, url)
+        text = widget(stranger).inner_text()
+        assert "A calm first comment." in text
+        assert SUSPECT not in text and "Awaiting moderation" not in text
+    finally:
+        other.close()
+    shown = thread_texts(rostra, host_site.origin + "/held-story")
+    assert shown == ["<p>A calm first comment.</p>"]
+
+
+def test_published_comment_arrives_live_in_another_browser(
+    rostra, host_site, page, browser
+) -> None:
+    url = host_site.page("live.html", rostra.url, path="/live-story")
+    post_as_guest(rostra, host_site, "/live-story", "First!", "Early Bird")
+    load(page, url)
+    watcher_context = browser.new_context()
+    try:
+        watcher = watcher_context.new_page()
+        load(watcher, url)
+        watcher.wait_for_timeout(300)  # let its event stream connect
+        page.locator("#rostra-comments input[name=name]").fill("Carol")
+        post(page, "Has anyone read the appendix on ridership?")
+        page.locator("#rostra-comments article:has-text('appendix')").wait_for()
+        button = watcher.locator("#rostra-comments button.new")
+        button.wait_for(state="visible", timeout=10_000)
+        assert button.inner_text() == "1 new comment"
+        assert "appendix" not in widget(watcher).inner_text()  # nothing moved by itself
+        button.click()
+        arrived = watcher.locator("#rostra-comments article:has-text('appendix')")
+        arrived.wait_for()
+        assert "Carol" in arrived.inner_text()
+        assert active_id(watcher) == arrived.get_attribute("id")
+        assert button.is_hidden()
+    finally:
+        watcher_context.close()
+
+
+PAYLOADS = [
+    "<script>alert('script')</script>",
+    '<img src=x onerror="alert(\'img\')">',
+    '<svg onload="alert(\'svg\')"></svg>',
+    "[click me](javascript:alert('link'))",
+    '"><iframe src="javascript:alert(\'frame\')"></iframe>',
+    "<a href=\"#\" onclick=\"alert('a')\">x</a> `<b onmouseover=alert('code')>`",
+]
+
+
+def test_script_payloads_render_as_text_and_run_nothing(rostra, host_site, page) -> None:
+    body = "\n\n".join(PAYLOADS)
+    post_as_guest(rostra, host_site, "/xss-story", body, "<img src=x onerror=alert('name')>")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    load(page, host_site.page("xss.html", rostra.url, path="/xss-story"))
+    comment = page.locator("#rostra-comments article").first
+    comment.wait_for()
+    text = comment.inner_text()
+    for fragment in ("<script>alert('script')</script>", "onerror=\"alert('img')\"",
+                     "<svg onload", "<iframe src", "<img src=x onerror=alert('name')>"):
+        assert fragment in text
+    for tag in ("script", "img", "svg", "iframe"):
+        assert comment.locator(tag).count() == 0
+    assert page.evaluate("""() => [...document.getElementById('rostra-comments').shadowRoot
+        .querySelectorAll('.text *')].flatMap(e => [...e.attributes].map(a => a.name))
+        .filter(n => n.startsWith('on'))""") == []
+    hrefs = comment.locator(".text a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert all(h is None or not h.lower().startswith("javascript") for h in hrefs)
+    comment.hover()
+    comment.locator(".text").click()
+    page.wait_for_timeout(200)
+    assert dialogs == []
+    assert page.errors == []
+
+
+HOSTILE_CSS = """<style>
+* { color: red !important; font-family: "Comic Sans MS", cursive !important;
+    font-size: 31px !important; line-height: 4 !important; letter-spacing: 3px !important; }
+div, section, article, button, textarea, form, p, span, h2 { display: none !important; }
+#rostra-comments { display: none !important; visibility: hidden !important; opacity: 0 !important;
+    transform: scale(0.1) !important; }
+body { text-transform: uppercase; text-align: right; }
+</style>"""
+
+
+def _look(page: object) -> dict:
+    return page.evaluate("""() => {
+        const r = document.getElementById('rostra-comments');
+        const root = r.shadowRoot;
+        const pick = sel => { const e = root.querySelector(sel); const s = getComputedStyle(e);
+            const b = e.getBoundingClientRect();
+            return [s.display, s.color, s.fontFamily, s.fontSize, s.lineHeight, s.letterSpacing,
+                    s.textTransform, s.textAlign, s.visibility, Math.round(b.width),
+                    Math.round(b.height)]; };
+        return {host: [getComputedStyle(r).display, getComputedStyle(r).visibility,
+                       getComputedStyle(r).opacity, r.getBoundingClientRect().height > 100],
+                heading: pick('.head h2'), text: pick('article .text p'),
+                button: pick('form.compose button[type=submit]'), box: pick('textarea'),
+                name: pick('article .name')};
+    }""")
+
+
+def test_hostile_host_stylesheet_does_not_change_the_widget(rostra, host_site, page) -> None:
+    post_as_guest(rostra, host_site, "/css-story", "Styled as it should be.", "Dana")
+    load(page, host_site.page("plain.html", rostra.url, path="/css-story"))
+    page.locator("#rostra-comments article").wait_for()
+    plain = _look(page)
+    load(page, host_site.page("hostile.html", rostra.url, path="/css-story",
+                              extra_head=HOSTILE_CSS))
+    page.locator("#rostra-comments article").wait_for()
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(255, 0, 0)"
+    assert _look(page) == plain
+    assert plain["host"] == ["block", "visible", "1", True]
+
+
+def test_keyboard_only_posting(rostra, host_site, page) -> None:
+    load(page, host_site.page("keys.html", rostra.url, path="/keys-story"))
+
+    def tab_to(selector: str, limit: int = 25) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(
+                "(sel) => { const r = document.getElementById('rostra-comments').shadowRoot;"
+                " return !!r.activeElement && r.activeElement.matches(sel); }", selector
+            ):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("input[name=name]")
+    page.keyboard.type("Eve Keys")
+    tab_to("textarea")
+    page.keyboard.type("Posted without touching the mouse.")
+    page.keyboard.press("Control+Enter")
+    mine = page.locator("#rostra-comments article:has-text('without touching')")
+    mine.wait_for()
+    assert active_id(page) == mine.get_attribute("id")
+    # Reply with the keyboard too: Tab to the comment's Reply button, Enter, type, submit.
+    tab_to("article .tools button:nth-of-type(2)")
+    page.keyboard.press("Enter")
+    page.keyboard.type("And a reply, also by keyboard.")
+    page.keyboard.press("Control+Enter")
+    reply = page.locator("#rostra-comments .replies article:has-text('also by keyboard')")
+    reply.wait_for()
+    assert active_id(page) == reply.get_attribute("id")
+    assert page.errors == []
