@@ -66,6 +66,22 @@ def test_authenticate(db, site):
             authenticate(db, username, password)
 
 
+def test_unknown_users_cost_one_password_check_too(db, monkeypatch):
+    """No timing oracle: a missing username is verified against a dummy hash."""
+    calls = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash, password):
+            calls.append(hash)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(accounts, "_hasher", Counting(time_cost=1, memory_cost=1024,
+                                                      parallelism=1))
+    with pytest.raises(Unauthenticated):
+        authenticate(db, "nobody", PASSWORD)
+    assert len(calls) == 1 and calls[0].startswith("$argon2id$")
+
+
 def test_old_hashes_are_upgraded_on_login(db, monkeypatch):
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=512,
                                                             parallelism=1))
