@@ -264,6 +264,12 @@ def test_allowed_origin_is_echoed(client):
     assert "access-control-allow-credentials" not in response.headers
 
 
+def test_responses_vary_by_origin_even_without_one(client):
+    response = client.get("/api/v1/json")
+    assert "Origin" in response.headers["vary"]
+    assert "access-control-allow-origin" not in response.headers
+
+
 def test_other_origins_get_no_cors_headers(client):
     for origin in ("https://evil.example", "https://herald.example.evil.example", "null",
                    WIDGET_ORIGIN + ":8443"):

@@ -265,12 +265,14 @@ class CorsMiddleware:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
         app = scope["app"]
-        allowed = origin in await origin_cache(app).aget(app.state.engine)
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+        # Answers differ by Origin, so caches must key on it even when none was sent.
+        allowed = origin is not None and origin in await origin_cache(app).aget(app.state.engine)
+        if (
+            origin is not None
+            and scope["method"] == "OPTIONS"
+            and "access-control-request-method" in headers
+        ):
             await self._preflight(send, origin if allowed else None, headers)
             return
 
@@ -278,7 +280,7 @@ class CorsMiddleware:
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
                 response_headers.add_vary_header("Origin")
-                if allowed:
+                if allowed and origin is not None:
                     response_headers["Access-Control-Allow-Origin"] = origin
                     response_headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
             await send(message)
