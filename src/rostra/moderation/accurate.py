@@ -1,0 +1,131 @@
+"""The accurate tier: fine-tuned MiniLM-L6 run with onnxruntime and tokenizers (no torch).
+
+Texts must already be normalised (:func:`rostra.moderation.normalize.normalize`), as in
+training. Each text is cut to the first ``max_length`` tokens (128, from the model's
+``config.json``, counting ``[CLS]`` and ``[SEP]``): about 90 words; anything after that does not
+count towards the score. Batches are sorted by length and padded only to their longest member,
+so a long comment never slows down the short ones around it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rostra.domain.errors import InvalidInput, ScorerNotLoaded
+from rostra.domain.labels import LABELS
+
+__all__ = ["DEFAULT_MODEL_DIR", "AccurateScorer"]
+
+#: The model shipped in the package (built by ``rostra train --tier accurate``).
+DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "accurate"
+
+#: Rows per onnxruntime call: large enough to amortise call overhead, small enough that one long
+#: text pads few others.
+BATCH_SIZE = 32
+
+
+class AccurateScorer:
+    """Calibrated probabilities for the six labels from the fine-tuned transformer."""
+
+    name = "accurate"
+    labels: tuple[str, ...] = LABELS
+
+    def __init__(self, *, model_dir: str | Path | None = None, threads: int | None = None) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._a = np.ones(len(LABELS), dtype=np.float32)
+        self._b = np.zeros(len(LABELS), dtype=np.float32)
+        self.max_length = 128
+
+    def get_params(self) -> dict[str, Any]:
+        model_dir = None if self.model_dir is None else str(self.model_dir)
+        return {"model_dir": model_dir, "threads": self.threads}
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def load(self) -> None:
+        """Open the ONNX session and the tokenizer; idempotent."""
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = Path(self.model_dir) if self.model_dir is not None else DEFAULT_MODEL_DIR
+        files = {n: folder / n for n in ("model.onnx", "tokenizer.json", "config.json")}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise InvalidInput(
+                f"accurate model files missing: {', '.join(missing)}; rebuild them with "
+                "`rostra train --tier accurate`",
+                field="model_dir",
+            )
+        config = json.loads(files["config.json"].read_text(encoding="utf-8"))
+        if tuple(config.get("labels", ())) != LABELS:
+            raise InvalidInput(f"{files['config.json']} was trained for other labels")
+        self.max_length = int(config.get("max_length", 128))
+        calibration = folder / "calibration.json"
+        if calibration.is_file():
+            per_label = json.loads(calibration.read_text(encoding="utf-8"))["labels"]
+            self._a = np.array([per_label[x]["a"] for x in LABELS], dtype=np.float32)
+            self._b = np.array([per_label[x]["b"] for x in LABELS], dtype=np.float32)
+
+        tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(self.max_length)
+        options = ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(files["model.onnx"]), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = tokenizer
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(texts), 6)`` in :data:`LABELS` order."""
+        z = self.logits(texts) * self._a + self._b
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw (uncalibrated) model outputs, shape ``(len(texts), 6)``."""
+        if self._session is None:
+            raise ScorerNotLoaded(f"{type(self).__name__}.score() called before load()")
+        out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch([_text(t) for t in texts])
+        ids = [e.ids for e in encodings]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(order), BATCH_SIZE):
+            rows = order[start : start + BATCH_SIZE]
+            input_ids, attention = _pad([ids[i] for i in rows])
+            feeds = {"input_ids": input_ids, "attention_mask": attention}
+            out[rows] = self._session.run(None, feeds)[0]
+        return out
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"texts must be strings, got {type(value).__name__}", field="texts")
+    return value
+
+
+def _pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad to the longest row; the attention mask hides the padding."""
+    width = max(len(x) for x in ids)
+    input_ids = np.zeros((len(ids), width), dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, x in enumerate(ids):
+        input_ids[row, : len(x)] = x
+        mask[row, : len(x)] = 1
+    return input_ids, mask
