@@ -186,6 +186,7 @@ def add_site_key(
     public_key: str | None = None,
     kid: str | None = None,
     rotate: bool = False,
+    user_id: int | None = None,
     now: datetime | None = None,
 ) -> tuple[SiteKey, str | None]:
     """Add (or, with ``rotate``, rotate in) an SSO key; returns it and an HS256 secret to show.
@@ -202,18 +203,21 @@ def add_site_key(
         store_key = SiteKeyStore.rotate if rotate else SiteKeyStore.add
         key = store_key(conn, site.id, algorithm, stored, now=now, kid=kid)
         ReviewStore.log(conn, site_id=site.id, action="site.key.rotate" if rotate else
-                        "site.key.add", actor="admin", now=now,
+                        "site.key.add", actor="admin", now=now, user_id=user_id,
                         after={"kid": key.kid, "algorithm": key.algorithm.value})
         return key, shown
 
 
-def revoke_site_key(engine: Engine, slug: str, kid: str, *, now: datetime | None = None) -> None:
+def revoke_site_key(
+    engine: Engine, slug: str, kid: str, *, user_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
     now = now or _now()
     with transaction(engine) as conn:
         site = SiteStore.get_by_slug(conn, slug)
         SiteKeyStore.revoke(conn, site.id, kid, now=now)
         ReviewStore.log(conn, site_id=site.id, action="site.key.revoke", actor="admin",
-                        now=now, before={"kid": kid})
+                        now=now, user_id=user_id, before={"kid": kid})
 
 
 def revoke_api_token(engine: Engine, token_id: int, *, now: datetime | None = None) -> None:
