@@ -1,0 +1,262 @@
+"""The moderators' workspace end to end: headless Chromium against a live ``rostra serve``.
+
+One server for the module. It scores with a "quiet" fast model (every score near zero) and the
+site's policy lists a suspect term, so exactly the comments with that term are held. Each test
+posts its own comments on its own story and filters the queue to it, so the tests do not
+depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pytest
+from tests.browser.conftest import LiveServer, free_port
+from tests.browser.conftest import _wait_until_up as wait_until_up
+
+from rostra.actions.accounts import create_user
+from rostra.actions.sites import create_site
+from rostra.domain.comments import Role
+from rostra.domain.labels import LABELS
+from rostra.moderation.fast import FastModel, save_fast_model
+from rostra.storage.database import make_engine, transaction
+from rostra.storage.sites import SiteStore
+
+pytestmark = pytest.mark.browser
+
+SITE = "news"
+SUSPECT = "numpty"  # the site's suspect term: comments with it are held for review
+PASSWORD = "correct horse battery"
+#: Set to a directory to keep a screenshot of the queue for a look.
+SCREENSHOTS = os.environ.get("ROSTRA_TEST_SCREENSHOTS")
+
+
+def write_quiet_model(out_dir: Path) -> None:
+    """A valid fast-tier model whose scores are all ~0: only word lists hold a comment."""
+    n_features = (1 << 8) + (1 << 8)
+    labels = len(LABELS)
+    save_fast_model(
+        FastModel(
+            char_orders=(3,), char_bits=8, word_bits=8,
+            weights=np.zeros((n_features, labels), np.float32),
+            bias=np.full(labels, -12.0, np.float32),
+            idf=np.ones(n_features, np.float32),
+            calib_a=np.ones(labels, np.float32), calib_b=np.zeros(labels, np.float32),
+            meta={"name": "quiet test model"},
+        ),
+        out_dir / "fast",
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live server with site ``news``, moderator maria, admin ada, and the suspect term."""
+    tmp = tmp_path_factory.mktemp("workspace")
+    write_quiet_model(tmp / "models")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ROSTRA_DATABASE_URL": f"sqlite:///{tmp}/rostra.db",
+        "ROSTRA_SECRET_KEY": "test-secret-key-for-browser-tests",
+        "ROSTRA_DEV_MODE": "1",
+        "ROSTRA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "ROSTRA_RATE_LIMITS_ENABLED": "0",
+        "ROSTRA_MODEL_DIR": str(tmp / "models"),
+        "ROSTRA_MODERATION_TIER": "fast",
+    }
+    live = LiveServer(url=f"http://127.0.0.1:{port}", database_url=env["ROSTRA_DATABASE_URL"],
+                      env=env, process=None, log_path=tmp / "server.log")  # type: ignore[arg-type]
+    live.rostra("db", "upgrade")
+    engine = make_engine(live.database_url)
+    try:
+        create_site(engine, SITE, "News")
+        create_user(engine, "maria", Role.MODERATOR, PASSWORD, site_slugs=[SITE])
+        create_user(engine, "ada", Role.ADMIN, PASSWORD)
+        with transaction(engine) as conn:
+            site = SiteStore.get_by_slug(conn, SITE)
+            SiteStore.update(conn, site.id, policy={**site.policy, "suspect_terms": [SUSPECT]})
+    finally:
+        engine.dispose()
+    with open(live.log_path, "wb") as log:
+        live.process = subprocess.Popen(
+            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_up(live)
+        yield live
+    finally:
+        live.process.terminate()
+        try:
+            live.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            live.process.kill()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def guest_post(server: LiveServer, story: str, body: str, name: str | None = None,
+               token: str | None = None) -> httpx.Response:
+    payload = {"body": body, "url": f"https://news.example/{story}", "title": f"Story {story}"}
+    if token is None:
+        payload["name"] = name or f"guest-{uuid.uuid4().hex[:6]}"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{server.url}/api/v1/sites/{SITE}/comments", json=payload,
+                      headers=headers, timeout=10)
+
+
+def seed(server: LiveServer, story: str, bodies: list[str]) -> list[dict]:
+    posted = []
+    for body in bodies:
+        response = guest_post(server, story, body)
+        assert response.status_code == 201, response.text
+        posted.append(response.json())
+    return posted
+
+
+def api_session(server: LiveServer, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=10)
+    response = client.post("/api/v1/auth/login",
+                           json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def log_in(page: object, server: LiveServer, username: str, next_path: str) -> None:
+    page.goto(f"{server.url}/moderate/login?next={quote(next_path, safe='')}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path.split('?')[0]}**")
+
+
+def queue_url(story_id: int, queue: str = "pending") -> str:
+    return f"/moderate/{SITE}/queue?queue={queue}&story={story_id}"
+
+
+def comment_state(client: httpx.Client, comment_id: int) -> dict:
+    response = client.get(f"/api/v1/sites/{SITE}/moderation/comments/{comment_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- the scenario -------------------------------------------------------------------------
+
+
+def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
+        server, page, tmp_path):
+    fine, held = seed(server, "kb", ["A fair point about the budget.",
+                                     f"Only a {SUSPECT} would vote for this."])
+    others = seed(server, "kb", [f"{SUSPECT} number {i}, and proud of it" for i in range(3)])
+    story = held["story_id"]
+    log_in(page, server, "maria", queue_url(story))
+    card = page.locator(f"#c{held['id']}")
+    mark = card.locator("mark.hl")
+    assert mark.count() == 1
+    assert mark.inner_text().startswith(SUSPECT)
+    assert card.locator(".hl-tag").inner_text().lower() == "suspect term"
+    assert f"contains the suspect term “{SUSPECT}”" in card.inner_text()
+    assert page.locator(f"#c{fine['id']}").count() == 0  # published: not in Pending
+    pending_before = int(page.locator('[data-count="pending"]').inner_text())
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.screenshot(path=str(tmp_path / "queue.png"))
+        shutil.copy(tmp_path / "queue.png", Path(SCREENSHOTS) / "queue.png")
+
+    # Newest first among equal severities: the card in focus is `held`, posted before others.
+    card.focus()
+    page.keyboard.press("a")
+    card.wait_for(state="detached")
+    assert page.locator('[data-count="pending"]').inner_text() == str(pending_before - 1)
+
+    for other in others:
+        page.locator(f"#c{other['id']}").focus()
+        page.keyboard.press("x")
+    assert page.locator("[data-selected]").inner_text() == "3"
+    page.keyboard.press("Shift+R")
+    for other in others:
+        page.locator(f"#c{other['id']}").wait_for(state="detached")
+    assert page.errors == []
+
+    ada = api_session(server, "ada")
+    assert comment_state(ada, held["id"])["status"] == "published"
+    assert {comment_state(ada, o["id"])["status"] for o in others} == {"rejected"}
+    reasons = {e["reason"] for o in others for e in comment_state(ada, o["id"])["log"]
+               if e["action"] == "reject"}
+    assert reasons == {"Abusive or insulting"}  # the first of the site's reasons
+
+
+def test_ban_from_the_card_refuses_the_next_post_and_the_audit_log_shows_all(server, page):
+    first = guest_post(server, "ban", f"You {SUSPECT}, all of you", name="Troll")
+    assert first.status_code == 201
+    comment, token = first.json(), first.json()["reader_token"]
+    log_in(page, server, "maria", queue_url(comment["story_id"]))
+    card = page.locator(f"#c{comment['id']}")
+    card.locator("details.ban summary").click()
+    card.locator("select[name=days]").select_option("7")
+    card.locator("input[name=reason]").fill("insults everyone")
+    card.locator("button", has_text="Ban author").click()
+    page.wait_for_load_state()
+    assert "Banned" in page.locator(f"#c{comment['id']} .author").inner_text()
+
+    refused = guest_post(server, "ban", "Let me back in", token=token)
+    assert refused.status_code == 403 and refused.json()["code"] == "author_banned"
+
+    page.locator(f"#c{comment['id']} .author-name").click()
+    assert "Banned until" in page.locator("main").inner_text()
+    page.goto(f"{server.url}/moderate/{SITE}/audit?action=suspend")
+    rows = page.locator("table.log tbody tr")
+    assert "insults everyone" in rows.first.inner_text()
+    assert "maria" in rows.first.inner_text()
+    page.goto(f"{server.url}/moderate/{SITE}/audit")
+    text = page.locator("table.log").inner_text()
+    for action in ("approve", "reject", "suspend", "hold"):
+        assert action in text
+    csv = page.request.get(f"{server.url}/moderate/{SITE}/audit.csv?action=suspend")
+    assert csv.status == 200 and "insults everyone" in csv.text()
+    assert page.errors == []
+
+
+def test_threshold_preview_counts_change_live(server, page):
+    seed(server, "preview", ["Plain agreement.", "Another calm remark."])
+    log_in(page, server, "ada", f"/moderate/{SITE}/settings")
+    preview = page.locator("#preview")
+    page.fill("#t-toxicity-review", "0.49")
+    page.wait_for_function(
+        "() => /^[0-9]+ of [0-9]+ would change/.test(document.getElementById('preview')"
+        ".textContent)")
+    assert preview.inner_text().startswith("0 of ")
+    page.fill("#t-toxicity-review", "0")
+    page.wait_for_function(
+        "() => /^[1-9][0-9]* of /.test(document.getElementById('preview').textContent)")
+    assert "approve → review" in preview.inner_text()
+    assert page.errors == []
+
+
+def test_stale_decision_shows_the_conflict(server, page):
+    (held,) = seed(server, "conflict", [f"What a {SUSPECT} idea"])
+    log_in(page, server, "maria", queue_url(held["story_id"]))
+    card = page.locator(f"#c{held['id']}")
+    ada = api_session(server, "ada")
+    response = ada.post(f"/api/v1/sites/{SITE}/moderation/comments/{held['id']}/decision",
+                        json={"action": "reject", "version": held["version"]})
+    assert response.status_code == 200, response.text
+    card.focus()
+    page.keyboard.press("a")
+    status = card.locator(".card-status.conflict")
+    status.wait_for()
+    assert "Another moderator already decided this" in status.inner_text()
+    assert "rejected" in status.inner_text()
+    assert comment_state(ada, held["id"])["status"] == "rejected"

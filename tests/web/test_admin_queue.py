@@ -1,0 +1,189 @@
+"""The queue pages and the decisions posted as plain forms (what runs without JavaScript)."""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from tests.web.conftest import post
+from tests.web.workspace import form, make_workspace
+
+from rostra.actions.workspace import set_word_lists
+from rostra.domain.comments import Role
+from rostra.domain.identity import Staff
+from rostra.storage.tables import comments
+from rostra.web.admin.highlight import highlight
+
+
+@pytest.fixture
+def ws(db, monkeypatch):
+    workspace = make_workspace(db, monkeypatch)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def maria(ws):
+    return ws.client("maria")
+
+
+def card_ids(html):
+    return [int(i) for i in re.findall(r'<article class="card[^"]*" id="c(\d+)"', html)]
+
+
+def test_held_comment_shows_its_span_highlighted_and_escaped(ws, maria):
+    held = ws.post(ws.alice, "<script>alert(1)</script> you are stupid & wrong")
+    page = maria.get("/moderate/news/queue").text
+    assert card_ids(page) == [held["id"]]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; you are " in page
+    assert "<script>alert" not in page
+    assert re.search(r'<mark class="hl hl-model" title="Insult [0-9.]+; Toxicity [0-9.]+">stupid<',
+                     page)
+    assert 'class="hl-tag">Insult</span>' in page
+    assert "Insult 0.70 ≥ review threshold 0.50" in page
+    assert "Engine decided: hold for review" in page
+    assert 'aria-label="Insult: 0.70 (held at 0.50, rejected at 0.90)"' in page
+    assert "City budget" in page and "alice" in page
+
+
+def test_word_list_hold_is_explained(ws, maria, db):
+    ada = Staff(user_id=3, username="ada", role=Role.ADMIN)
+    set_word_lists(db, ws.site, ada, banned=[], suspect=["budget cuts"])
+    held = ws.post(ws.alice, "More budget cuts again")
+    page = maria.get("/moderate/news/queue").text
+    assert card_ids(page) == [held["id"]]
+    assert "contains the suspect term “budget cuts”" in page
+    assert '<mark class="hl hl-term"' in page
+
+
+def test_queues_filters_sort_and_counts(ws, maria):
+    mild = ws.post(ws.alice, "stupid plan")
+    worse = ws.post(ws.bob, "stupid, I will kill it")
+    ws.post(ws.alice, "a fine plan")
+    page = maria.get("/moderate/news/queue").text
+    assert card_ids(page) == [worse["id"], mild["id"]]
+    assert 'data-count="pending">2<' in page and 'data-count="unmoderated">1<' in page
+    assert card_ids(maria.get("/moderate/news/queue?sort=oldest").text) == [mild["id"],
+                                                                            worse["id"]]
+    assert card_ids(maria.get("/moderate/news/queue?label=threat").text) == [worse["id"]]
+    assert card_ids(maria.get("/moderate/news/queue?min_score=0.75").text) == [worse["id"]]
+    assert card_ids(maria.get("/moderate/news/queue?q=KILL").text) == [worse["id"]]
+    author = ws.alice.reader.author_id
+    assert card_ids(maria.get(f"/moderate/news/queue?author={author}").text) == [mild["id"]]
+    assert len(card_ids(maria.get("/moderate/news/queue?queue=unmoderated").text)) == 1
+    odd = maria.get("/moderate/news/queue?min_score=abc&sort=nope&queue=pending&cursor=zz")
+    assert odd.status_code == 200 and "Ignored:" in odd.text
+
+
+def test_cursor_pages_through_the_queue(ws, maria):
+    for i in range(23):
+        ws.post(ws.alice, f"stupid idea number {i}")
+    with ws.db.connect() as conn:
+        ids = set(conn.execute(select(comments.c.id).where(comments.c.status == "pending"))
+                  .scalars())
+    assert len(ids) > 20
+    first = maria.get("/moderate/news/queue").text
+    next_url = re.search(r'<a href="([^"]+)" rel="next">', first).group(1).replace("&amp;", "&")
+    second = maria.get(next_url).text
+    assert set(card_ids(first)) | set(card_ids(second)) == ids
+    assert len(card_ids(first)) == 20 and 'rel="next"' not in second
+    assert 'href="/moderate/news/queue?queue=pending&amp;sort=severity">First page' in second
+
+
+def test_approve_by_form_then_a_stale_form_gets_the_conflict_page(ws, maria):
+    held = ws.post(ws.alice, "stupid plan")
+    url = f"/moderate/news/comments/{held['id']}/decision"
+    response = form(maria, url, action="approve", version=held["version"], note="fair enough",
+                    reason="Threat", next="/moderate/news/queue?queue=pending")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/moderate/news/queue?queue=pending"
+    assert card_ids(maria.get("/moderate/news/queue").text) == []
+    assert card_ids(maria.get("/moderate/news/queue?queue=approved").text) == [held["id"]]
+    ada = ws.client("ada")
+    stale = form(ada, url, action="reject", version=held["version"], reason="Threat")
+    assert stale.status_code == 409
+    assert "Another moderator already decided this" in stale.text
+    assert "now <strong>published</strong>, reviewed (version 2)" in stale.text
+    log = maria.get("/moderate/news/audit").text
+    assert "fair enough" in log and "Threat" not in log  # an approval keeps only the note
+
+
+def test_reject_with_reason_and_note_and_feature(ws, maria):
+    held = ws.post(ws.alice, "stupid plan")
+    fine = ws.post(ws.bob, "a fine plan")
+    form(maria, f"/moderate/news/comments/{held['id']}/decision", action="reject",
+         version=held["version"], reason="Abusive or insulting", note="second warning")
+    form(maria, f"/moderate/news/comments/{fine['id']}/decision", action="feature",
+         version=fine["version"])
+    page = maria.get(f"/moderate/news/comments/{held['id']}").text
+    assert "Abusive or insulting: second warning" in page
+    assert "featured" in maria.get(f"/moderate/news/comments/{fine['id']}").text
+    bad = form(maria, f"/moderate/news/comments/{held['id']}/decision", action="explode",
+               version=2)
+    assert bad.status_code == 400 and "unknown action" in bad.text
+
+
+def test_bulk_reject_by_form_reports_stale_items(ws, maria):
+    items = [ws.post(ws.alice, f"stupid take {i}") for i in range(3)]
+    response = maria.post("/moderate/news/decisions", data={
+        "csrf_token": maria.csrf, "action": "reject", "reason": "Off topic",
+        "items": [f"{c['id']}:{c['version']}" for c in items], "next": "/moderate/news/queue"})
+    assert response.status_code == 303
+    rejected = card_ids(maria.get("/moderate/news/queue?queue=rejected").text)
+    assert sorted(rejected) == sorted(c["id"] for c in items)
+    again = maria.post("/moderate/news/decisions", data={
+        "csrf_token": maria.csrf, "action": "approve",
+        "items": [f"{items[0]['id']}:{items[0]['version']}", f"{items[1]['id']}:2"]})
+    assert again.status_code == 409
+    assert "1 of 2 comments decided" in again.text
+    assert "another moderator already decided this (now rejected, version 2)" in again.text
+    none = maria.post("/moderate/news/decisions", data={"csrf_token": maria.csrf,
+                                                        "action": "approve"})
+    assert none.status_code == 400 and "select at least one" in none.text
+
+
+def test_ban_from_the_author_page_stops_their_posts(ws, maria):
+    ws.post(ws.alice, "stupid plan")
+    author = ws.alice.reader.author_id
+    page = maria.get(f"/moderate/news/authors/{author}").text
+    assert "stupid plan" in page and "May comment" in page
+    response = form(maria, f"/moderate/news/authors/{author}/ban", days="7",
+                    reason="repeated insults")
+    assert response.status_code == 303
+    page = maria.get(f"/moderate/news/authors/{author}").text
+    assert "Banned until" in page and "repeated insults" in page
+    with TestClient(ws.app) as api:
+        refused = post(api, ws.alice, "let me back in")
+    assert refused.status_code == 403 and refused.json()["code"] == "author_banned"
+    form(maria, f"/moderate/news/authors/{author}/unban")
+    assert "May comment" in maria.get(f"/moderate/news/authors/{author}").text
+    assert form(maria, f"/moderate/news/authors/{author}/ban", days="soon").status_code == 400
+
+
+def test_reader_reports_show_on_the_card(ws, maria):
+    fine = ws.post(ws.alice, "a fine plan")
+    with TestClient(ws.app) as api:
+        response = api.post(f"/api/v1/sites/news/comments/{fine['id']}/reports",
+                 json={"reason": "off_topic", "note": "<b>spam</b>"}, headers=ws.bob.headers)
+        assert response.status_code == 201, response.text
+    page = maria.get("/moderate/news/queue?queue=reported").text
+    assert card_ids(page) == [fine["id"]]
+    assert "1 reader report" in page and "off topic: “&lt;b&gt;spam&lt;/b&gt;”" in page
+
+
+def test_highlight_escapes_merges_and_skips_bad_offsets():
+    body = "a <b>idiot</b> & kill"
+    reasons = [
+        {"label": "insult", "start": 5, "end": 10, "text": "idiot", "weight": 0.9},
+        {"label": "toxicity", "start": 5, "end": 10, "text": "idiot", "weight": 0.8},
+        {"label": "threat", "start": 17, "end": 21, "text": "kill", "weight": 0.7},
+        {"label": "threat", "start": 0, "end": 99, "text": "x", "weight": 0.7},
+        {"label": "threat", "start": 0, "end": 1, "text": "zzz", "weight": 0.7},
+        {"label": "spam", "start": "x", "end": 3},
+    ]
+    html = str(highlight(body, reasons))
+    assert html.startswith("a &lt;b&gt;<mark")
+    assert html.count("<mark") == 2
+    assert 'class="hl-tag">insult</span><span class="hl-tag">toxicity</span>' in html
+    assert "&lt;/b&gt; &amp; <mark" in html
+    assert str(highlight("<i>", [])) == "&lt;i&gt;"
