@@ -248,10 +248,9 @@ def post_comment(
     if author_id is None:
         guest = _valid_guest(site, guest)
     with transaction(db) as conn:
-        if author_id is None:
-            assert guest is not None
-            author_id = create_guest_author(conn, site.id, guest[0], guest[1], now)
-        author = _author_for(conn, site, author_id, now)
+        # A guest's author row is written only after scoring: the first write takes SQLite's
+        # write lock, which must not be held while the model runs.
+        author = None if author_id is None else _author_for(conn, site, author_id, now)
         story: Story | None
         if story_id is not None:
             story = StoryStore.get(conn, story_id, site_id=site.id)
@@ -268,8 +267,14 @@ def post_comment(
             if story is None:
                 raise CommentNotFound("The comment you reply to is not on this story")
             parent = _parent(conn, story, parent_id, limits)
-        context = AuthorStore.context(conn, author, now=now)
+        # A new guest has no history: the context a fresh author row would give.
+        context = AuthorContext() if author is None else AuthorStore.context(conn, author, now=now)
         result = _score(engine, site, body, context, limits)
+        if author is None:
+            assert guest is not None
+            author = AuthorStore.get(
+                conn, create_guest_author(conn, site.id, guest[0], guest[1], now)
+            )
         if story is None:
             assert url is not None and title is not None
             story = StoryStore.get_or_create(conn, site.id, url, title, now=now)
