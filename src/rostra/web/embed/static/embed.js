@@ -498,7 +498,8 @@
     if (c.status === "published") {
       var like = h("button.link", { type: "button", "aria-pressed": String(!!c.reacted),
         "aria-label": this.s("like") + " (" + this.s("likes", { n: c.reactions }) + ")",
-        onclick: function () { self.react(c, like); } }, "♥", h("span.n", { text: c.reactions ? String(c.reactions) : "" }));
+        onclick: function () { self.react(c, like); } }, h("span.heart", { "aria-hidden": "true", text: "♥" }),
+        h("span.n", { text: c.reactions ? String(c.reactions) : this.s("like") }));
       tools.appendChild(like);
       if (this.open()) {
         tools.appendChild(h("button.link", { type: "button", text: this.s("reply"),
@@ -594,11 +595,12 @@
     } }, tWrite, tPrev);
     var max = this.config.max_comment_chars || 10000;
     var left = h("span");
-    var hint = h("div.hint", { id: uid + "-hint" }, this.s("markdown_hint") + " · ", left);
+    var hint = h("div.hint", { id: uid + "-hint" }, this.s("markdown_hint"), left);
     function counter() {
       var n = max - ta.value.length;
       left.className = n < 0 ? "over" : "";
-      left.textContent = n < 0 ? self.s("chars_over", { n: -n }) : n < 200 ? self.s("chars_left", { n: n }) : "";
+      left.textContent = n < 0 ? " · " + self.s("chars_over", { n: -n }) :
+        n < 200 ? " · " + self.s("chars_left", { n: n }) : "";
     }
     ta.addEventListener("input", counter);
     var msg = h("p.msg", { role: "alert" });
@@ -854,7 +856,7 @@
         .forEach(function (b) {
           b.setAttribute("aria-pressed", String(res.reacted));
           b.setAttribute("aria-label", self.s("like") + " (" + self.s("likes", { n: res.reactions }) + ")");
-          b.querySelector(".n").textContent = res.reactions ? String(res.reactions) : "";
+          b.querySelector(".n").textContent = res.reactions ? String(res.reactions) : self.s("like");
         });
       btn.focus();
     }, function (p) { btn.disabled = false; self.say(self.errorText(p)); });
