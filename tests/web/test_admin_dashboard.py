@@ -1,0 +1,108 @@
+"""The dashboard's numbers and charts, the audit log page and its CSV, and the aggregate
+queries under them (on SQLite and PostgreSQL)."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.web.workspace import form, make_workspace
+
+from rostra.storage import dashboard
+
+
+@pytest.fixture
+def ws(db, monkeypatch):
+    workspace = make_workspace(db, monkeypatch)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def busy(ws):
+    """Four comments on two stories: published, held then approved, held, rejected; a report."""
+    fine = ws.post(ws.alice, "a fine plan")
+    held = ws.post(ws.alice, "stupid plan")
+    ws.post(ws.bob, "I will kill the budget", url="https://news.example/other", title="Other")
+    ws.post(ws.bob, "you idiot")
+    maria = ws.client("maria")
+    form(maria, f"/moderate/news/comments/{held['id']}/decision", action="approve",
+         version=held["version"])
+    with TestClient(ws.app) as api:
+        api.post(f"/api/v1/sites/news/comments/{fine['id']}/reports", json={"reason": "spam"},
+                 headers=ws.bob.headers)
+    return maria
+
+
+def test_dashboard_numbers_and_charts(ws, busy):
+    page = busy.get("/moderate/news/dashboard").text
+    tiles = re.findall(r'<span class="big">([^<]+)</span>', page)
+    assert tiles[:4] == ["4", "50%", "25%", "25%"]
+    assert "(1 decided)" in page
+    assert page.count('<svg class="chart"') == 3
+    assert '<rect class="series-held"' in page and "<title>Share of comments flagged" in page
+    assert "Insult" in page and "Threat" in page
+    assert "City budget" in page.split("Busiest stories")[1]
+    reported = page.split("Most reported authors")[1]
+    assert re.search(r'>alice</a>.*?<td>1</td>', reported, re.S)
+    assert "src=\"http" not in page and "href=\"//" not in page  # nothing from elsewhere
+
+
+def test_dashboard_of_one_story_and_bad_parameters(ws, busy):
+    with ws.db.connect() as conn:
+        (other_story,) = [s for s, t in dashboard.recent_stories(conn, ws.site.id)
+                          if t == "Other"]
+    page = busy.get(f"/moderate/news/dashboard?story={other_story}&days=7").text
+    assert "Dashboard: Other" in page
+    assert re.findall(r'<span class="big">([^<]+)</span>', page)[0] == "1"
+    assert busy.get("/moderate/news/dashboard?story=999").status_code == 404
+    assert busy.get("/moderate/news/dashboard?days=abc").status_code == 400
+    assert busy.get("/moderate/news/dashboard?days=12").status_code == 200  # falls back to 30
+
+
+def test_aggregates(ws, busy, db):
+    since = datetime.now(UTC) - timedelta(days=1)
+    with db.connect() as conn:
+        (today,) = dashboard.daily_counts(conn, ws.site.id, since)
+        assert (today.posted, today.published, today.held, today.rejected) == (4, 2, 1, 1)
+        total, labels = dashboard.held_by_label(conn, ws.site.id, since)
+        assert total == 4 and labels["insult"] == 2 and labels["threat"] == 1
+        delays = dashboard.decision_delays(conn, ws.site.id, since)
+        assert len(delays) == 1 and 0 <= delays[0][1] < 60
+        stories = dashboard.busiest_stories(conn, ws.site.id, since)
+        assert [(s.title, s.posted, s.held) for s in stories] == [("City budget", 3, 0),
+                                                                  ("Other", 1, 1)]
+        (author,) = dashboard.most_reported_authors(conn, ws.site.id, since)
+        assert author.name == "alice" and author.reports == 1
+        assert len(dashboard.recent_signals(conn, ws.site.id, 3)) == 3
+        assert dashboard.daily_counts(conn, ws.other.id, since) == []
+
+
+def test_audit_log_filters_and_csv(ws, busy):
+    held = ws.post(ws.bob, "stupid again")
+    form(busy, f"/moderate/news/comments/{held['id']}/decision", action="reject",
+         version=held["version"], reason="Off topic", note="=HYPERLINK(\"http://x\")")
+    page = busy.get("/moderate/news/audit").text
+    assert "Off topic: =HYPERLINK" in page and "maria" in page
+    assert "status: pending → rejected" in page
+    assert busy.get("/moderate/news/audit?action=reject").text.count("<tr><td>") == 2
+    maria_id = re.search(r'<option value="(\d+)">maria</option>', page).group(1)
+    only = busy.get(f"/moderate/news/audit?action=reject&user={maria_id}").text
+    assert only.count("<tr><td>") == 1 and "Off topic" in only
+    response = busy.get("/moderate/news/audit.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="rostra-audit-news.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert {r["action"] for r in rows} >= {"approve", "reject", "hold"}
+    (rejected,) = [r for r in rows if r["action"] == "reject" and r["username"] == "maria"]
+    assert rejected["reason"].startswith("Off topic")
+    assert busy.get(f"/moderate/news/audit.csv?action=reject&user={maria_id}").text.count(
+        "\n") == 2
+    formula = form(busy, f"/moderate/news/authors/{ws.bob.reader.author_id}/ban",
+                   reason="=cmd|' /C calc'!A0")
+    assert formula.status_code == 303
+    exported = busy.get("/moderate/news/audit.csv?action=ban").text
+    assert "'=cmd|" in exported
+    assert busy.get("/moderate/news/audit?user=abc&author=-1&before=x").status_code == 200
