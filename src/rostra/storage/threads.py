@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
 
 from rostra.domain.comments import CommentStatus, SortOrder
 from rostra.storage._keyset import after, decode_cursor, encode_cursor, order
@@ -58,22 +58,63 @@ def _select() -> Any:
 
 
 def _as_dict(row: Any, reader_id: int | None) -> dict[str, Any]:
-    deleted = row.status == _DELETED
+    # Positional unpacking: attribute access on 5,000 rows is measurably slower.
+    (id_, parent_id, _root, depth, author_id, author_name, html, status, featured, reactions,
+     reply_count, created_at, edited_at) = row[:13]
+    deleted = status == _DELETED
+    if not isinstance(created_at, str):  # ``whole`` selects them as ISO text already
+        created_at = created_at.isoformat()
+        edited_at = None if edited_at is None else edited_at.isoformat()
     return {
-        "id": row.id,
-        "parent_id": row.parent_id,
-        "depth": row.depth,
-        "author": None if deleted else {"id": row.author_id, "name": row.author_name},
-        "html": "" if deleted else row.html,
-        "status": _PENDING if row.status in _OWN_HIDDEN else row.status,
-        "featured": row.featured,
-        "reactions": row.reaction_count,
-        "reply_count": row.reply_count,
-        "created_at": row.created_at.isoformat(),
-        "edited_at": None if row.edited_at is None else row.edited_at.isoformat(),
-        "mine": reader_id is not None and row.author_id == reader_id,
+        "id": id_,
+        "parent_id": parent_id,
+        "depth": depth,
+        "author": None if deleted else {"id": author_id, "name": author_name},
+        "html": "" if deleted else html,
+        "status": _PENDING if status in _OWN_HIDDEN else status,
+        "featured": featured,
+        "reactions": reactions,
+        "reply_count": reply_count,
+        "created_at": created_at,
+        "edited_at": edited_at,
+        "mine": reader_id is not None and author_id == reader_id,
         "replies": [],
     }
+
+
+def _iso_text(column: Any, dialect: str) -> Any:
+    """``column`` as ISO 8601 UTC text made by the database (no per-row datetime objects)."""
+    if dialect == "postgresql":
+        utc = func.timezone("UTC", column)
+        return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, see tables.UTCDateTime).
+    raw = type_coerce(column, String)
+    return func.replace(raw, " ", "T") + "+00:00"
+
+
+def _thread_order(columns: list[tuple[Any, str]]) -> list[Any]:
+    """ORDER BY with the equality-filtered index columns in front.
+
+    PostgreSQL does not treat ``parent_id IS NULL`` as fixing that column, so ``ORDER BY
+    created_at, id`` alone makes it sort the whole story; spelled out as the index's full key
+    (story_id, parent_id, status, ...) it walks ``ix_comments_thread`` (or
+    ``ix_comments_reacted``) and stops after one page. SQLite plans both the same way.
+    """
+    direction = columns[0][1]
+    c = comments.c
+    return order([(c.story_id, direction), (c.parent_id, direction), (c.status, direction),
+                  *columns])
+
+
+def _whole_select(dialect: str) -> Any:
+    columns = list(_COLUMNS[:-2]) + [
+        _iso_text(comments.c.created_at, dialect).label("created_at"),
+        _iso_text(comments.c.edited_at, dialect).label("edited_at"),
+        comments.c.root_id,
+    ]
+    return select(*columns).select_from(
+        comments.outerjoin(authors, authors.c.id == comments.c.author_id)
+    )
 
 
 def nest(roots: list[dict[str, Any]], replies: Iterable[dict[str, Any]], max_depth: int) -> None:
@@ -137,7 +178,7 @@ class ThreadStore:
         top = (
             _select()
             .where(c.story_id == story_id, c.parent_id.is_(None), c.status == _PUBLISHED)
-            .order_by(*order(columns))
+            .order_by(*_thread_order(columns))
             .limit(limit + 1)
         )
         if resume is not None:
@@ -157,7 +198,7 @@ class ThreadStore:
                     c.status.in_(_OWN_HIDDEN),
                     c.author_id == reader_id,
                 )
-                .order_by(*order(columns))
+                .order_by(*_thread_order(columns))
             )
             if resume is not None:
                 own = own.where(after(columns, resume))
@@ -301,23 +342,15 @@ class ThreadStore:
     def whole(conn: Connection, story_id: int, *, max_depth: int = 6) -> list[dict[str, Any]]:
         """Every published comment of the story, nested, oldest first: two queries."""
         c = comments.c
-        base = _select().where(c.story_id == story_id)
-        roots = [
-            _as_dict(r, None)
-            for r in conn.execute(
-                base.where(c.parent_id.is_(None), c.status == _PUBLISHED).order_by(
-                    c.created_at, c.id
-                )
-            )
-        ]
+        base = _whole_select(conn.dialect.name).where(c.story_id == story_id)
+        top = base.where(c.parent_id.is_(None), c.status == _PUBLISHED)
+        ordered = top.order_by(*_thread_order(_SORTS[SortOrder.OLDEST]))
+        roots = [_as_dict(r, None) for r in conn.execute(ordered).all()]
+        below = base.where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
         replies = []
-        for row in conn.execute(
-            base.add_columns(c.root_id)
-            .where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
-            .order_by(c.created_at, c.id)
-        ):
+        for row in conn.execute(below.order_by(c.created_at, c.id)).all():
             item = _as_dict(row, None)
-            item["root_id"] = row.root_id
+            item["root_id"] = row[13]
             replies.append(item)
         nest(roots, replies, max_depth)
         return roots
