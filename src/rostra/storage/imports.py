@@ -43,7 +43,7 @@ from rostra.storage.tables import authors, comment_edits, comments, sites, stori
 
 BATCH_SIZE = 1000
 #: Parent lookups are cached up to this many comments, then the cache starts over.
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = 50_000
 _CHUNK = 500  # ids per IN (...) list in the final passes
 _PUBLISHED = CommentStatus.PUBLISHED.value
 _REJECTED = (CommentStatus.REJECTED.value, CommentStatus.SPAM.value)
@@ -131,6 +131,7 @@ class ArchiveImporter:
         self._deferred: list[tuple[int, CommentKey]] = []  # stored before their parent
         self._touched_stories: set[int] = set()
         self._touched_authors: set[int] = set()
+        self._batches = 0
 
     # -- intake ----------------------------------------------------------------------------
     def add(self, record: ArchiveRecord) -> None:
@@ -160,6 +161,17 @@ class ArchiveImporter:
             self._write_authors(conn)
             batch, self._comments = self._comments, []
             self._write_comments(conn, batch, final=False)
+        self._batches += 1
+        if self._batches & (self._batches - 1) == 0:  # after batch 1, 2, 4, 8, ...
+            self._refresh_statistics()
+
+    def _refresh_statistics(self) -> None:
+        """PostgreSQL plans the ``external_id IN (...)`` lookups from table statistics; on
+        tables that grew from empty during the import they say "tiny" and the plan becomes a
+        sequential scan per batch. ANALYZE samples a fixed number of rows, so it stays cheap."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE comments, authors, stories")
 
     def finish(self) -> ImportStats:
         """Write the rest, link late parents, recompute counters; returns the statistics."""
@@ -168,6 +180,7 @@ class ArchiveImporter:
         for start in range(0, len(orphans), self.batch_size):
             with self.engine.begin() as conn:
                 self._write_comments(conn, orphans[start : start + self.batch_size], final=True)
+        self._refresh_statistics()
         self._link_deferred()
         recount(self.engine, self._touched_stories, self._touched_authors)
         return self.stats
