@@ -9,7 +9,6 @@ depend on each other's order.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -141,6 +140,14 @@ def log_in(page: object, server: LiveServer, username: str, next_path: str) -> N
     page.wait_for_url(f"**{next_path.split('?')[0]}**")
 
 
+def shot(page: object, name: str) -> None:
+    """Keep a screenshot when ROSTRA_TEST_SCREENSHOTS names a directory (to look at)."""
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
 def queue_url(story_id: int, queue: str = "pending") -> str:
     return f"/moderate/{SITE}/queue?queue={queue}&story={story_id}"
 
@@ -155,7 +162,7 @@ def comment_state(client: httpx.Client, comment_id: int) -> dict:
 
 
 def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
-        server, page, tmp_path):
+        server, page):
     fine, held = seed(server, "kb", ["A fair point about the budget.",
                                      f"Only a {SUSPECT} would vote for this."])
     others = seed(server, "kb", [f"{SUSPECT} number {i}, and proud of it" for i in range(3)])
@@ -169,11 +176,7 @@ def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
     assert f"contains the suspect term “{SUSPECT}”" in card.inner_text()
     assert page.locator(f"#c{fine['id']}").count() == 0  # published: not in Pending
     pending_before = int(page.locator('[data-count="pending"]').inner_text())
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.set_viewport_size({"width": 1366, "height": 900})
-        page.screenshot(path=str(tmp_path / "queue.png"))
-        shutil.copy(tmp_path / "queue.png", Path(SCREENSHOTS) / "queue.png")
+    shot(page, "queue")
 
     # Newest first among equal severities: the card in focus is `held`, posted before others.
     card.focus()
@@ -216,6 +219,7 @@ def test_ban_from_the_card_refuses_the_next_post_and_the_audit_log_shows_all(ser
 
     page.locator(f"#c{comment['id']} .author-name").click()
     assert "Banned until" in page.locator("main").inner_text()
+    shot(page, "author")
     page.goto(f"{server.url}/moderate/{SITE}/audit?action=suspend")
     rows = page.locator("table.log tbody tr")
     assert "insults everyone" in rows.first.inner_text()
@@ -224,6 +228,10 @@ def test_ban_from_the_card_refuses_the_next_post_and_the_audit_log_shows_all(ser
     text = page.locator("table.log").inner_text()
     for action in ("approve", "reject", "suspend", "hold"):
         assert action in text
+    shot(page, "audit")
+    page.goto(f"{server.url}/moderate/{SITE}/dashboard")
+    assert page.locator("svg.chart").count() == 3
+    shot(page, "dashboard")
     csv = page.request.get(f"{server.url}/moderate/{SITE}/audit.csv?action=suspend")
     assert csv.status == 200 and "insults everyone" in csv.text()
     assert page.errors == []
@@ -242,6 +250,7 @@ def test_threshold_preview_counts_change_live(server, page):
     page.wait_for_function(
         "() => /^[1-9][0-9]* of /.test(document.getElementById('preview').textContent)")
     assert "approve → review" in preview.inner_text()
+    shot(page, "settings")
     assert page.errors == []
 
 
@@ -259,4 +268,5 @@ def test_stale_decision_shows_the_conflict(server, page):
     status.wait_for()
     assert "Another moderator already decided this" in status.inner_text()
     assert "rejected" in status.inner_text()
+    shot(page, "conflict")
     assert comment_state(ada, held["id"])["status"] == "rejected"

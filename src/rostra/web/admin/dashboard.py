@@ -31,6 +31,15 @@ def _days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=i) for i in range((until - since).days + 1)]
 
 
+def _unit(seconds: float) -> tuple[float, str, str]:
+    """(seconds per unit, symbol, name) that keeps the chart's numbers readable."""
+    if seconds < 120:
+        return 1.0, "s", "seconds"
+    if seconds < 7200:
+        return 60.0, "min", "minutes"
+    return 3600.0, "h", "hours"
+
+
 @router.get("/{site}/dashboard")
 def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
                    story: int | None = None) -> Response:
@@ -55,6 +64,7 @@ def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
         "rejected": sum(c.rejected for c in series),
     }
     medians = median_delay_by_day(delays)
+    size, unit, unit_name = _unit(max(medians.values(), default=0.0))
     label_rows = [
         (label_name(label), per_label[label] / posted,
          f"{per_label[label]} ({per_label[label] / posted:.1%})")
@@ -67,9 +77,9 @@ def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
             Series("Rejected or spam", "series-rejected", [c.rejected for c in series]),
         ]),
         "labels": horizontal_bars("Share of comments flagged per label", label_rows),
-        "delay": line("Median time to a moderator's decision (minutes), by day posted", labels,
-                      [None if d not in medians else medians[d] / 60 for d in calendar],
-                      " min"),
+        "delay": line(f"Median time to a moderator's decision ({unit_name}), by day posted",
+                      labels, [None if d not in medians else medians[d] / size for d in calendar],
+                      f" {unit}"),
     }
     return render(request, "dashboard.html", {
         "desk": desk, "section": "dashboard", "days": days, "periods": PERIODS,
