@@ -352,28 +352,50 @@ def load_span_split(data_dir: Path, split: str) -> list[tuple[str, list[int]]]:
     return _read_semeval(Path(data_dir), split)
 
 
-def load_span_annotations(data_dir: Path) -> list[tuple[str, list[tuple[str, int, int]]]]:
-    """Raw Toxic Spans posts outside SemEval trial/test with every rater's typed spans.
+@dataclass(frozen=True)
+class RatedPost:
+    """A raw Toxic Spans post with every rater's typed spans (original character offsets)."""
 
-    Returns ``(text, [(label or "", start, end), ...])`` where label is one of our labels for
-    typed spans or ``""`` for "Other Toxicity"; used to learn token-level toxicity per label.
+    text: str
+    raters: int
+    spans: list[tuple[int, str, int, int]]  # (rater, label or "" for Other Toxicity, start, end)
+
+    def majority_offsets(self) -> set[int]:
+        """Characters marked by more than half of the raters (the SemEval gold rule)."""
+        marked: dict[int, set[int]] = defaultdict(set)
+        for rater, _label, start, end in self.spans:
+            for i in range(max(start, 0), min(end, len(self.text))):
+                marked[i].add(rater)
+        return {i for i, who in marked.items() if len(who) * 2 > self.raters}
+
+
+def load_span_annotations(data_dir: Path) -> list[RatedPost]:
+    """Raw Toxic Spans posts outside the SemEval trial and test sets, with all raters' spans.
+
+    Labels are ours (insult, threat, identity_attack, obscene) or ``""`` for "Other Toxicity".
     """
-    base = Path(data_dir) / "toxic_spans" / "data"
-    semeval = {t for split in ("trial", "test") for t, _ in _read_semeval(Path(data_dir), split)}
+    data_dir = Path(data_dir)
+    base = data_dir / "toxic_spans" / "data"
+    semeval = {t for split in ("trial", "test") for t, _ in _read_semeval(data_dir, split)}
     texts = {r["comment_id"]: r["comment_text"] for r in _csv_rows(base / "comments.csv.gz")}
-    ann_comment = {r["annotation"]: r["comment_id"] for r in _csv_rows(base / "annotations.csv.gz")}
-    spans: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    rater_of: dict[str, tuple[str, int]] = {}
+    raters: dict[str, int] = defaultdict(int)
+    for r in _csv_rows(base / "annotations.csv.gz"):
+        cid = r["comment_id"]
+        rater_of[r["annotation"]] = (cid, raters[cid])
+        raters[cid] += 1
+    spans: dict[str, list[tuple[int, str, int, int]]] = defaultdict(list)
     for r in _csv_rows(base / "spans.csv.gz"):
-        cid = ann_comment.get(r["annotation"])
-        if cid is None:
+        if r["annotation"] not in rater_of:
             continue
-        spans[cid].append((_SPAN_TYPES.get(r["type"], ""), int(r["start"]), int(r["end"])))
-    out = []
-    for cid, text in texts.items():
-        if text in semeval:
-            continue
-        out.append((text, spans.get(cid, [])))
-    return out
+        cid, rater = rater_of[r["annotation"]]
+        label = _SPAN_TYPES.get(r["type"], "")
+        spans[cid].append((rater, label, int(r["start"]), int(r["end"])))
+    return [
+        RatedPost(text, raters[cid], spans.get(cid, []))
+        for cid, text in sorted(texts.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)
+        if text not in semeval and raters[cid] > 0
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Training the span explainer from the CC0 Toxic Spans annotations.
+
+1. Gold words: a word of a raw post (outside SemEval trial/test) is toxic when most of its
+   characters were marked by more than half of the post's raters (the SemEval rule).
+2. Lexicon: per normalised word, the smoothed share of toxic occurrences, and among the raters'
+   typed spans over it, the share of each type.
+3. Blend: a logistic regression over per-word features (``spans.word_features``) with
+   out-of-fold lexicon scores, so the blend does not trust the lexicon more than it deserves.
+4. The threshold, the toxicity gate and the type share are chosen on the SemEval trial split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rostra.domain.labels import LABELS
+from rostra.moderation.fast import FastScorer
+from rostra.moderation.normalize import normalize
+from rostra.moderation.spans import SPAN_TYPES, SpanExplainer, _align, word_features, words_of
+from rostra.moderation.training.datasets import RatedPost, load_span_annotations, load_span_split
+
+__all__ = ["span_f1", "predict_offsets", "train_spans"]
+
+Step = Callable[[str], None]
+_SMOOTH = 2.0
+_MIN_COUNT = 2
+_FOLDS = 5
+
+
+def span_f1(predicted: set[int], gold: set[int]) -> float:
+    """SemEval-2021 Task 5 per-post F1: 1 when both are empty, 0 when only one is."""
+    if not gold:
+        return 1.0 if not predicted else 0.0
+    if not predicted:
+        return 0.0
+    tp = len(predicted & gold)
+    if tp == 0:
+        return 0.0
+    precision = tp / len(predicted)
+    recall = tp / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _gold_words(post: RatedPost) -> tuple[str, list[str], list[int], list[Counter[str]]]:
+    """Normalised text, its words, 1/0 per word, and the raters' span types over each word."""
+    norm = normalize(post.text)
+    gold = post.majority_offsets()
+    offsets = words_of(norm.text)
+    words, labels, types = [], [], []
+    for a, b in offsets:
+        oa, ob = norm.to_original(a, b)
+        chars = [i for i in range(oa, ob) if not post.text[i].isspace()] or list(range(oa, ob))
+        inside = sum(1 for i in chars if i in gold)
+        words.append(norm.text[a:b])
+        labels.append(int(inside * 2 > len(chars)))
+        t: Counter[str] = Counter()
+        for _rater, label, s, e in post.spans:
+            if label and s < ob and e > oa:
+                t[label] += 1
+        types.append(t)
+    return norm.text, words, labels, types
+
+
+def _lexicon(
+    rows: Sequence[tuple[list[str], list[int], list[Counter[str]]]], prior: float
+) -> dict[str, list[float]]:
+    total: Counter[str] = Counter()
+    toxic: Counter[str] = Counter()
+    typed: dict[str, Counter[str]] = defaultdict(Counter)
+    for words, labels, types in rows:
+        for w, y, t in zip(words, labels, types, strict=True):
+            total[w] += 1
+            if y:
+                toxic[w] += 1
+                typed[w].update(t)
+    lexicon = {}
+    for w, n in total.items():
+        if n < _MIN_COUNT:
+            continue
+        share = (toxic[w] + _SMOOTH * prior) / (n + _SMOOTH)
+        t = typed.get(w, Counter())
+        t_total = sum(t.values())
+        shares = [round(t[label] / t_total, 3) if t_total else 0.0 for label in SPAN_TYPES]
+        lexicon[w] = [round(share, 4), *shares]
+    return lexicon
+
+
+def predict_offsets(explainer: SpanExplainer, text: str, toxicity: float | None) -> set[int]:
+    """Original-text character offsets the explainer marks as toxic (toxicity label)."""
+    norm = normalize(text)
+    out: set[int] = set()
+    for _label, start, end, _w in explainer.explain(norm.text, ["toxicity"], toxicity=toxicity):
+        a, b = norm.to_original(start, end)
+        out.update(range(a, b))
+    return out
+
+
+def train_spans(
+    data_dir: Path,
+    model_dir: Path,
+    *,
+    seed: int = 0,
+    step: Step | None = None,
+) -> dict[str, Any]:
+    """Fit ``spans.json`` into ``model_dir`` (which must already hold the fast model)."""
+    from sklearn.linear_model import LogisticRegression
+
+    say = step or (lambda _m: None)
+    fast = FastScorer(model_dir=model_dir)
+    fast.load()
+    say("span gold words")
+    posts = load_span_annotations(Path(data_dir))
+    rows = []
+    fast_rows = []
+    for post in posts:
+        text, words, labels, types = _gold_words(post)
+        rows.append((words, labels, types))
+        f_off, contrib = fast.word_contributions(text)
+        fast_rows.append(_align(words_of(text), f_off, contrib))
+    n_words = sum(len(r[0]) for r in rows)
+    prior = sum(sum(r[1]) for r in rows) / max(n_words, 1)
+
+    say("span lexicon")
+    fold = np.random.default_rng(seed).integers(0, _FOLDS, len(rows))
+    xs, ys = [], []
+    for k in range(_FOLDS):
+        lex = _lexicon([r for r, f in zip(rows, fold, strict=True) if f != k], prior)
+        for (words, labels, _t), fr, f in zip(rows, fast_rows, fold, strict=True):
+            if f == k:
+                xs.append(word_features(words, lex, prior, fr))
+                ys.extend(labels)
+    lexicon = _lexicon(rows, prior)
+    clf = LogisticRegression(C=1.0, max_iter=1000)
+    clf.fit(np.concatenate(xs), np.asarray(ys))
+
+    config: dict[str, Any] = {
+        "version": 1,
+        "prior": prior,
+        "coef": [float(c) for c in clf.coef_.ravel()],
+        "intercept": float(clf.intercept_[0]),
+        "threshold": 0.5,
+        "gate": 0.0,
+        "type_share": 0.34,
+        "lexicon": lexicon,
+    }
+    _write(model_dir, config)
+
+    say("span threshold")
+    trial = load_span_split(Path(data_dir), "trial")
+    explainer = SpanExplainer(model_dir=model_dir)
+    explainer.load()
+    prepared = [_prepare(explainer, text) for text, _ in trial]
+    tox = fast.score([p[0] for p in prepared])[:, LABELS.index("toxicity")]
+    best = (-1.0, 0.5, 0.0)
+    for threshold in np.arange(0.2, 0.75, 0.025):
+        for gate in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+            f1 = float(
+                np.mean(
+                    [
+                        span_f1(_offsets_at(p, float(threshold)) if t >= gate else set(), set(g))
+                        for p, t, (_, g) in zip(prepared, tox, trial, strict=True)
+                    ]
+                )
+            )
+            if f1 > best[0]:
+                best = (f1, float(threshold), gate)
+    config["threshold"] = round(best[1], 3)
+    config["gate"] = best[2]
+    config["trial_f1"] = round(best[0], 4)
+    _write(model_dir, config)
+    return config
+
+
+_Prepared = tuple[str, Any, list[tuple[int, int]], np.ndarray]
+
+
+def _prepare(explainer: SpanExplainer, text: str) -> _Prepared:
+    norm = normalize(text)
+    offsets, scores = explainer.word_scores(norm.text)
+    return norm.text, norm, offsets, scores
+
+
+def _offsets_at(prepared: _Prepared, threshold: float) -> set[int]:
+    """What ``predict_offsets`` returns at ``threshold`` (toxicity label, spaces merged)."""
+    text, norm, offsets, scores = prepared
+    chosen = [i for i, s in enumerate(scores) if s >= threshold]
+    out: set[int] = set()
+    for _label, start, end, _w in SpanExplainer._merge("toxicity", text, offsets, scores, chosen):
+        a, b = norm.to_original(start, end)
+        out.update(range(a, b))
+    return out
+
+
+def _write(model_dir: Path, config: dict[str, Any]) -> None:
+    text = json.dumps(config, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    (Path(model_dir) / "spans.json").write_text(text + "\n", encoding="utf-8")
