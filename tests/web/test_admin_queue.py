@@ -187,3 +187,19 @@ def test_highlight_escapes_merges_and_skips_bad_offsets():
     assert 'class="hl-tag">insult</span><span class="hl-tag">toxicity</span>' in html
     assert "&lt;/b&gt; &amp; <mark" in html
     assert str(highlight("<i>", [])) == "&lt;i&gt;"
+
+
+def test_hostile_ids_and_parameters_are_400_pages(ws, maria):
+    big = "9" * 30
+    for url in (f"/moderate/news/comments/{big}", f"/moderate/news/authors/{big}",
+                f"/moderate/news/authors/1?before={big}", f"/moderate/news/dashboard?story={big}",
+                "/moderate/news/comments/abc"):
+        response = maria.get(url)
+        assert response.status_code == 400, url
+        assert response.headers["content-type"].startswith("text/html")
+    assert form(maria, f"/moderate/news/comments/{big}/decision", action="approve",
+                version=big).status_code == 400
+    assert form(maria, "/moderate/news/decisions", action="approve",
+                items=f"1:{big}").status_code == 400
+    assert maria.get("/moderate/news/comments/12345").status_code == 404
+    assert maria.get(f"/moderate/news/queue?story={big}&q={'x' * 5000}").status_code == 200

@@ -14,7 +14,15 @@ from rostra.domain.errors import InvalidInput
 from rostra.storage.authors import PERMANENT, AuthorStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.stories import StoryStore
-from rostra.web.admin.pages import PREFIX, DeskDep, redirect, render, safe_next
+from rostra.web.admin.pages import (
+    PREFIX,
+    DeskDep,
+    PathId,
+    QueryId,
+    redirect,
+    render,
+    safe_next,
+)
 from rostra.web.admin.queue import BAN_CHOICES
 
 router = APIRouter(prefix=PREFIX)
@@ -22,8 +30,8 @@ PAGE_SIZE = 50
 
 
 @router.get("/{site}/authors/{author_id}")
-def author_page(request: Request, desk: DeskDep, author_id: int,
-                before: int | None = None) -> Response:
+def author_page(request: Request, desk: DeskDep, author_id: PathId,
+                before: QueryId = None) -> Response:
     engine = request.app.state.engine
     with engine.connect() as conn:
         author = AuthorStore.get(conn, author_id, site_id=desk.site.id)
@@ -61,7 +69,7 @@ def _days(value: str) -> float | None:
 def ban(
     request: Request,
     desk: DeskDep,
-    author_id: int,
+    author_id: PathId,
     days: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
@@ -75,7 +83,7 @@ def ban(
 def unban(
     request: Request,
     desk: DeskDep,
-    author_id: int,
+    author_id: PathId,
     reason: Annotated[str, Form(max_length=2000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:

@@ -21,7 +21,7 @@ from rostra.storage.dashboard import (
 )
 from rostra.storage.stories import StoryStore
 from rostra.web.admin.charts import Series, horizontal_bars, line, stacked_columns
-from rostra.web.admin.pages import PREFIX, DeskDep, label_name, render
+from rostra.web.admin.pages import PREFIX, DeskDep, QueryId, label_name, render
 
 router = APIRouter(prefix=PREFIX)
 PERIODS = (7, 30, 90)
@@ -42,7 +42,7 @@ def _unit(seconds: float) -> tuple[float, str, str]:
 
 @router.get("/{site}/dashboard")
 def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
-                   story: int | None = None) -> Response:
+                   story: QueryId = None) -> Response:
     days = days if days in PERIODS else 30
     now = datetime.now(UTC)
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +31,11 @@ from rostra.storage.sites import SiteStore
 from rostra.web.auth import StaffDep, csrf_token_for, require_moderator
 
 PREFIX = "/moderate"
-HERE = Path(__file__).parent
+#: Row ids in paths, queries and forms: bounded so no database sees an out-of-range integer.
+MAX_ID = 2**62
+PathId = Annotated[int, Path(gt=0, lt=MAX_ID)]
+QueryId = Annotated[int | None, Query(gt=0, lt=MAX_ID)]
+HERE = FilePath(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
 LABEL_NAMES = {

@@ -28,8 +28,10 @@ from rostra.web.admin.charts import score_bar
 from rostra.web.admin.highlight import highlight
 from rostra.web.admin.pages import (
     FILTER_LABELS,
+    MAX_ID,
     PREFIX,
     DeskDep,
+    PathId,
     label_name,
     redirect,
     render,
@@ -111,7 +113,7 @@ def _number(value: str | None, kind: type, name: str, problems: list[str]) -> An
     except ValueError:
         problems.append(f"{name} must be a number")
         return None
-    if kind is int and not 0 < number < 2**62:
+    if kind is int and not 0 < number < MAX_ID:
         problems.append(f"{name} is out of range")
         return None
     return number
@@ -268,7 +270,7 @@ def queue_page(request: Request, desk: DeskDep) -> Response:
 
 
 @router.get("/{site}/comments/{comment_id}")
-def comment_page(request: Request, desk: DeskDep, comment_id: int) -> Response:
+def comment_page(request: Request, desk: DeskDep, comment_id: PathId) -> Response:
     engine = request.app.state.engine
     with engine.connect() as conn:
         comment = CommentStore.get(conn, comment_id, site_id=desk.site.id)
@@ -306,9 +308,9 @@ def reason_text(reason: str, note: str) -> str | None:
 def decide(
     request: Request,
     desk: DeskDep,
-    comment_id: int,
+    comment_id: PathId,
     action: Annotated[str, Form(max_length=20)],
-    version: Annotated[int, Form()],
+    version: Annotated[int, Form(gt=0, lt=MAX_ID)],
     reason: Annotated[str, Form(max_length=500)] = "",
     note: Annotated[str, Form(max_length=1500)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
@@ -324,9 +326,12 @@ def _items(values: list[str]) -> list[tuple[int, int]]:
     for value in values:
         comment_id, _, version = value.partition(":")
         try:
-            items.append((int(comment_id), int(version)))
+            item = (int(comment_id), int(version))
         except ValueError:
-            raise InvalidInput("select comments from the queue", field="items") from None
+            item = (0, 0)
+        if not all(0 < n < MAX_ID for n in item):
+            raise InvalidInput("select comments from the queue", field="items")
+        items.append(item)
     if not items:
         raise InvalidInput("select at least one comment first", field="items")
     return items

@@ -28,7 +28,7 @@ from rostra.domain.labels import LABELS
 from rostra.domain.sites import Premoderation
 from rostra.moderation.policy import Policy
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, UserStore
-from rostra.web.admin.pages import PREFIX, Desk, DeskDep, redirect, render
+from rostra.web.admin.pages import PREFIX, Desk, DeskDep, PathId, redirect, render
 
 router = APIRouter(prefix=PREFIX)
 PREVIEW_SIZES = (100, 500, 2000)
@@ -215,7 +215,7 @@ def save_moderator(
 
 
 @router.post("/{site}/settings/moderators/{user_id}/remove")
-def drop_moderator(request: Request, desk: DeskDep, user_id: int) -> Response:
+def drop_moderator(request: Request, desk: DeskDep, user_id: PathId) -> Response:
     require_admin(desk.staff)
     remove_moderator(request.app.state.engine, desk.site, desk.staff, user_id)
     return _saved(desk, "moderators")

@@ -20,6 +20,9 @@
       options.body = JSON.stringify(body);
     }
     return fetch(url, options).then(function (response) {
+      if (response.status === 401) {  // the session expired: log in again, then come back
+        window.location = "/moderate/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+      }
       return response.json().catch(function () { return {}; }).then(function (data) {
         return { status: response.status, ok: response.ok, data: data };
       });
