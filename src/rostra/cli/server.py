@@ -42,10 +42,26 @@ def _prepare_schema(engine: Engine) -> None:
         raise click.ClickException(f"cannot use the database: {reason}") from None
 
 
-def _run(host: str, port: int, workers: int) -> None:
+def _build_app(settings: Settings, moderation_engine: Any = None) -> Any:
+    """The app, built here so a missing model or bad setting is one clear line, not a
+    traceback from inside a worker."""
+    from rostra.web.app import build_moderation_engine, create_app
+
+    try:
+        if moderation_engine is None:
+            moderation_engine = build_moderation_engine(settings)
+        return create_app(settings, moderation_engine=moderation_engine)
+    except RostraError as exc:
+        raise click.ClickException(f"cannot start: {exc.message}") from None
+
+
+def _run(host: str, port: int, workers: int, app: Any) -> None:
     import uvicorn
 
-    # Each worker process builds its own app (and engine, and model) from the environment.
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        return
+    # Each worker process builds its own app (engine pool, models) from the environment.
     uvicorn.run(
         "rostra.web.app:app_from_environment",
         factory=True,
@@ -73,7 +89,11 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers > 1 and settings.database_url.startswith("sqlite"):
         click.echo("note: several workers on SQLite share one writer; PostgreSQL scales better",
                    err=True)
-    _run(host, port, workers)
+    app = _build_app(settings)
+    if workers > 1:
+        # Checked once above; each worker loads its own copy.
+        app = None
+    _run(host, port, workers, app)
 
 
 @main.group()
@@ -144,4 +164,4 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         engine.dispose()
     click.echo(report.summary())
     if not no_serve:
-        _run(host, port, 1)
+        _run(host, port, 1, _build_app(settings, moderation_engine))

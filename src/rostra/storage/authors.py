@@ -137,14 +137,14 @@ class AuthorStore:
                 reason=reason,
                 created_at=now,
                 until=until,
-            )
+            ).returning(bans.c.id)
         )
         conn.execute(
             update(authors)
             .where(authors.c.id == author.id)
             .values(banned_until=PERMANENT if until is None else until)
         )
-        ban_id = int(result.inserted_primary_key[0])
+        ban_id = int(result.scalar_one())
         return AuthorStore.bans(conn, author.id, ban_id=ban_id)[0]
 
     @staticmethod

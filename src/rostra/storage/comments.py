@@ -159,9 +159,9 @@ class CommentStore:
                 source=source,
                 external_id=external_id,
                 created_at=now,
-            )
+            ).returning(comments.c.id)
         )
-        comment_id = int(result.inserted_primary_key[0])
+        comment_id = int(result.scalar_one())
         if author_id is not None:
             conn.execute(
                 update(authors)

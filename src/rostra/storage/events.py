@@ -52,9 +52,9 @@ class EventStore:
                 comment_id=comment_id,
                 kind=kind.value,
                 created_at=now,
-            )
+            ).returning(events.c.id)
         )
-        event_id = int(result.inserted_primary_key[0])
+        event_id = int(result.scalar_one())
         if conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_notify(CHANNEL, f"{story_id}:{event_id}")))
         return event_id

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, String, and_, func, or_, select, type_coerce
 
 from rostra.domain.comments import CommentStatus, SortOrder
 from rostra.storage._keyset import after, decode_cursor, encode_cursor, order
@@ -233,7 +233,7 @@ class ThreadStore:
         conn: Connection, root_ids: list[int], *, reader_id: int | None, max_replies: int
     ) -> list[dict[str, Any]]:
         c = comments.c
-        visible = c.status.in_([_PUBLISHED, _DELETED])
+        visible: ColumnElement[bool] = c.status.in_([_PUBLISHED, _DELETED])
         if reader_id is not None:
             visible = or_(visible, and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
         numbered = (

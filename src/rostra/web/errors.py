@@ -73,7 +73,8 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
              "type": kind}
         )
     first = errors[0] if errors else {"field": None, "message": "invalid request"}
-    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    message = str(first["message"])
+    detail = f"{first['field']}: {message}" if first["field"] else message
     return problem(request, 400, "invalid_input", "Invalid input", detail, errors=errors,
                    field=first["field"])
 

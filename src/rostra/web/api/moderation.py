@@ -115,7 +115,8 @@ def queue(
     ids = [row.id for row in rows]
     signals = ReviewStore.signals(conn, ids)
     reports = ReviewStore.reports(conn, ids)
-    items = [_queue_item(row, (signals[row.id] or [None])[0], reports[row.id]) for row in rows]
+    items = [_queue_item(row, signals[row.id][0] if signals[row.id] else None, reports[row.id])
+             for row in rows]
     return json_response({"queue": queue.value, "sort": sort.value, "items": items,
                           "next_cursor": next_cursor})
 
