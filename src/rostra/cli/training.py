@@ -173,6 +173,7 @@ def _print_report(report: Any, console: Console) -> None:
     for column in ("dataset", "n", "pos"):
         table.add_column(column, justify="left" if column == "dataset" else "right")
     table.add_column("AUC", justify="right")
+    table.add_column("AUC any", justify="right")
     if compare:
         table.add_column("APC AUC", justify="right")
     table.add_column("label AUCs")
@@ -181,7 +182,7 @@ def _print_report(report: Any, console: Console) -> None:
     table.add_column("span F1", justify="right")
     for r in report.rows:
         name = r.dataset + (" *" if r.held_out_of_training_source else "")
-        cells = [name, str(r.n), str(r.positives), _fmt(r.auc)]
+        cells = [name, str(r.n), str(r.positives), _fmt(r.auc), _fmt(r.auc_any)]
         if compare:
             cells.append(_fmt(r.compare_auc))
         labels = " ".join(f"{k[:4]}={v:.3f}" for k, v in r.label_auc.items() if k != "toxicity")

@@ -111,7 +111,8 @@ class DatasetResult:
     dataset: str
     n: int
     positives: int
-    auc: float | None
+    auc: float | None  # toxicity probability
+    auc_any: float | None  # highest of the six probabilities ("any label")
     label_auc: dict[str, float] = field(default_factory=dict)
     f1_review: float = 0.0
     ece: float = 0.0
@@ -147,6 +148,7 @@ def evaluate_set(
         n=len(eval_set),
         positives=int(y.sum()),
         auc=None if auc is None else round(auc, 4),
+        auc_any=_round(roc_auc(y, probs.max(axis=1))),
         label_auc=label_auc,
         f1_review=round(f1_score(y, flagged), 4),
         ece=round(expected_calibration_error(y, probs[:, TOX]), 4),

@@ -1,0 +1,157 @@
+"""Training and evaluation on the tiny fixture data: seconds, never the full model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rostra.cli import main
+from rostra.moderation.fast import FastScorer, load_fast_model, save_fast_model
+from rostra.moderation.training.datasets import load_training_set
+from rostra.moderation.training.evaluate import (
+    expected_calibration_error,
+    f1_score,
+    roc_auc,
+)
+from rostra.moderation.training.train_fast import FastParams, fit_fast
+from rostra.moderation.training.train_spans import span_f1, train_spans
+
+DATA = Path(__file__).parent / "fixtures" / "data"
+TINY = FastParams(char_orders=(3, 5), char_bits=12, word_bits=11, min_df=1, max_iter=200)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A models folder (fast/ with spans.json) trained on the fixture in a few seconds."""
+    root = tmp_path_factory.mktemp("models")
+    model = fit_fast(load_training_set(DATA), TINY, seed=0)
+    save_fast_model(model, root / "fast")
+    train_spans(DATA, root / "fast", seed=0)
+    return root
+
+
+def test_tiny_model_ranks_insults_above_friendly_comments(tiny_models):
+    scorer = FastScorer(model_dir=tiny_models / "fast")
+    scorer.load()
+    probs = scorer.score(["you stupid idiot", "thank you for the article"])
+    assert probs.shape == (2, 6)
+    assert probs[0, 0] > probs[1, 0]
+    assert probs[0, 4] > probs[1, 4]  # insult
+
+
+def test_training_is_deterministic():
+    data = load_training_set(DATA, seed=0)
+    a = fit_fast(data, TINY, seed=0)
+    b = fit_fast(data, TINY, seed=0)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.calib_a, b.calib_a)
+
+
+def test_saved_model_round_trips_within_quantisation(tmp_path):
+    model = fit_fast(load_training_set(DATA), TINY, seed=0)
+    save_fast_model(model, tmp_path)
+    loaded = load_fast_model(tmp_path)
+    step = np.abs(model.weights).max(axis=0) / 127
+    assert (np.abs(loaded.weights - model.weights) <= step / 2 + 1e-6).all()
+    assert json.loads((tmp_path / "meta.json").read_text())["labels"][0] == "toxicity"
+
+
+def test_span_training_tunes_a_threshold_on_the_trial_split(tiny_models):
+    config = json.loads((tiny_models / "fast" / "spans.json").read_text())
+    assert 0.0 < config["threshold"] < 1.0
+    assert "idiot" in config["lexicon"]
+    assert config["lexicon"]["idiot"][0] > config["lexicon"]["you"][0]
+
+
+def test_roc_auc_counts_ties_as_half():
+    assert roc_auc(np.array([0, 1]), np.array([0.1, 0.9])) == 1.0
+    assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
+    assert roc_auc(np.array([1, 1]), np.array([0.1, 0.9])) is None
+
+
+def test_f1_and_calibration_error():
+    assert f1_score(np.array([1, 0, 1]), np.array([1, 1, 0])) == pytest.approx(0.5)
+    assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+    assert expected_calibration_error(np.array([0, 0]), np.array([0.95, 0.95])) == pytest.approx(
+        0.95
+    )
+
+
+def test_span_f1_follows_the_semeval_conventions():
+    assert span_f1(set(), set()) == 1.0
+    assert span_f1({1}, set()) == 0.0
+    assert span_f1(set(), {1}) == 0.0
+    assert span_f1({1, 2}, {2, 3}) == pytest.approx(0.5)
+
+
+def test_eval_command_prints_json_for_one_dataset(tiny_models):
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--data-dir",
+            str(DATA),
+            "--model-dir",
+            str(tiny_models),
+            "--dataset",
+            "olid",
+            "--dataset",
+            "toxic_spans",
+            "--json",
+            "--no-checks",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)[0]
+    rows = {r["dataset"]: r for r in report["datasets"]}
+    assert rows["olid"]["n"] == 2 and rows["olid"]["auc"] is not None
+    assert rows["toxic_spans"]["span_f1"] is not None
+
+
+def test_eval_command_runs_the_fairness_and_evasion_checks(tiny_models):
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--data-dir",
+            str(DATA),
+            "--model-dir",
+            str(tiny_models),
+            "--dataset",
+            "olid",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)[0]
+    assert set(report["fairness"]["fpr"]) == {"gay", "middle eastern"}
+    assert report["evasion"]["comments"] == 1
+
+
+def test_eval_command_rejects_an_unknown_dataset(tiny_models):
+    result = CliRunner().invoke(
+        main, ["eval", "--data-dir", str(DATA), "--model-dir", str(tiny_models), "--dataset", "x"]
+    )
+    assert result.exit_code != 0
+    assert "unknown dataset x" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_command_needs_the_data_folder(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--data-dir", str(tmp_path / "missing")])
+    assert result.exit_code != 0
+    assert "data folder" in result.output
+
+
+def test_train_command_rebuilds_a_fast_model(tmp_path, monkeypatch):
+    import rostra.moderation.training.train_fast as train_fast
+
+    monkeypatch.setattr(train_fast, "DEFAULT_PARAMS", TINY)
+    result = CliRunner().invoke(
+        main, ["train", "--data-dir", str(DATA), "--out", str(tmp_path), "--no-eval"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fast" / "weights.npz").exists()
+    assert (tmp_path / "fast" / "spans.json").exists()
