@@ -184,6 +184,12 @@ def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
     card.wait_for(state="detached")
     assert page.locator('[data-count="pending"]').inner_text() == str(pending_before - 1)
 
+    first = page.locator(".cards .card").first
+    first.focus()
+    page.keyboard.press("j")
+    assert "current" in page.locator(".cards .card").nth(1).get_attribute("class")
+    page.keyboard.press("k")
+    assert "current" in first.get_attribute("class")
     for other in others:
         page.locator(f"#c{other['id']}").focus()
         page.keyboard.press("x")

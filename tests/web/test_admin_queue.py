@@ -203,3 +203,13 @@ def test_hostile_ids_and_parameters_are_400_pages(ws, maria):
                 items=f"1:{big}").status_code == 400
     assert maria.get("/moderate/news/comments/12345").status_code == 404
     assert maria.get(f"/moderate/news/queue?story={big}&q={'x' * 5000}").status_code == 200
+
+
+def test_reply_card_shows_the_parent_for_context(ws, maria):
+    parent = ws.post(ws.bob, "The *budget* is fine")
+    reply = ws.post(ws.alice, "stupid take", parent_id=parent["id"],
+                    story_id=parent["story_id"])
+    page = maria.get("/moderate/news/queue").text
+    assert card_ids(page) == [reply["id"]]
+    assert f"In reply to #{parent['id']} (published)" in page
+    assert "<p>The <em>budget</em> is fine</p>" in page  # the parent's sanitised HTML
