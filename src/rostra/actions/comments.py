@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine, delete
 
+from rostra.actions.adaptation import record_shadow, site_scoring
 from rostra.domain.comments import STATUS_FOR_DECISION, CommentStatus
 from rostra.domain.errors import (
     AuthorBanned,
@@ -270,6 +271,7 @@ def post_comment(
         # A new guest has no history: the context a fresh author row would give.
         context = AuthorContext() if author is None else AuthorStore.context(conn, author, now=now)
         result = _score(engine, site, body, context, limits)
+        result, shadow = site_scoring(conn, site, body, result)
         if author is None:
             assert guest is not None
             author = AuthorStore.get(
@@ -294,6 +296,7 @@ def post_comment(
             ip=ip,
         )
         _record(conn, engine, comment, result, now)
+        record_shadow(conn, comment.id, shadow, now)
         announce_change(conn, None, comment, now)
         return Posted(comment=comment, story=story)
 
@@ -488,16 +491,3 @@ def report_comment(
                 AuthorStore.add_report_count(conn, comment.author_id, 1)
         return added
 
-
-def author_summary(author: Author) -> dict[str, Any]:
-    return {
-        "id": author.id,
-        "name": author.name,
-        "kind": author.kind,
-        "comment_count": author.comment_count,
-        "approved_count": author.approved_count,
-        "rejected_count": author.rejected_count,
-        "report_count": author.report_count,
-        "banned_until": author.banned_until,
-        "first_seen": author.created_at,
-    }
