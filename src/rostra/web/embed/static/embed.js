@@ -268,8 +268,11 @@
   };
 
   /* ---- loading ---- */
+  function mark(name) { if (window.performance && performance.mark) performance.mark(name); }
+
   W.start = function () {
     var self = this;
+    mark("rostra-start");
     this.el.textContent = "";
     this.status = h("div.sr", { role: "status", "aria-live": "polite" });
     this.el.appendChild(this.status);
@@ -277,6 +280,7 @@
     var q = this.lang ? "?lang=" + encodeURIComponent(this.lang) : "";
     var config = this.api("GET", "/widget" + q).catch(function () { return null; });
     Promise.all([config, this.fetchPage(null)]).then(function (r) {
+      mark("rostra-data");
       if (r[0]) { self.config = r[0]; self.t = r[0].strings || EN; }
       self.plural = new Intl.PluralRules(self.config.language || "en");
       self.render(r[1]);
@@ -335,6 +339,8 @@
       target: "_blank", rel: "noopener", text: this.s("powered") })));
     this.append(page.comments);
     this.updateCount();
+    mark("rostra-rendered");  // publishers and bench/widget_render.py read these marks
+    requestAnimationFrame(function () { setTimeout(function () { mark("rostra-painted"); }, 0); });
     this.connect();
     if (location.hash.indexOf("#comment-") === 0) {
       var target = this.root.getElementById(location.hash.slice(1));
@@ -425,8 +431,7 @@
     card.appendChild(h("div.meta", null, av,
       h("span.name", { id: id + "-by", text: name }),
       c.reply_to ? h("span.to", { text: this.s("in_reply_to", { name: c.reply_to.name || this.s("anonymous") }) }) : null,
-      h("time", { datetime: c.created_at, title: when.toLocaleString(this.config.language || undefined),
-        text: this.ago(when) }),
+      h("time", { datetime: c.created_at, title: this.fmt("dt").format(when), text: this.ago(when) }),
       c.edited_at ? h("span.to", { text: "· " + this.s("edited") }) : null,
       c.featured ? h("span.badge.featured", { text: this.s("featured_badge") }) : null,
       c.mine ? h("span.badge.mine", { text: this.s("you_badge") }) : null,
@@ -455,6 +460,17 @@
     return Math.abs(x);
   }
 
+  /* Intl formatters are costly to build: one of each per widget */
+  W.fmt = function (kind) {
+    var cache = this._fmt || (this._fmt = {}), lang = this.config.language || "en";
+    if (!cache[kind + lang]) {
+      cache[kind + lang] = kind === "dt"
+        ? new Intl.DateTimeFormat(lang, { dateStyle: "long", timeStyle: "short" })
+        : new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+    }
+    return cache[kind + lang];
+  };
+
   W.ago = function (date) {
     var secs = (date.getTime() - Date.now()) / 1000, abs = Math.abs(secs);
     if (abs < 45) return this.s("just_now");
@@ -463,10 +479,7 @@
     var div = [1, 60, 3600, 86400, 604800, 2629800, 31557600];
     for (var i = 0; i < units.length; i++) {
       if (abs < units[i][0]) {
-        try {
-          return new Intl.RelativeTimeFormat(this.config.language || "en", { numeric: "auto" })
-            .format(Math.round(secs / div[i]), units[i][1]);
-        } catch (e) { return date.toLocaleDateString(); }
+        return this.fmt("rel").format(Math.round(secs / div[i]), units[i][1]);
       }
     }
   };
