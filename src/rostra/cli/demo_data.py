@@ -132,7 +132,8 @@ class DemoReport:
             f"  Demo article:       {self.public_url}/demo",
             f"  Thread (API):       {self.public_url}/api/v1/sites/{self.site_slug}/thread"
             f"?url={self.story_url}",
-            f"  Moderation queue:   {self.public_url}/api/v1/sites/{self.site_slug}"
+            f"  Moderator desk:     {self.public_url}/moderate/",
+            f"  Queue (API):        {self.public_url}/api/v1/sites/{self.site_slug}"
             "/moderation/queue",
             f"  API docs (OpenAPI): {self.public_url}/api/v1/docs",
         ]
