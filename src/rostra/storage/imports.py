@@ -217,7 +217,7 @@ class ArchiveImporter:
             ]
             # A plain executemany, then the ids read back: RETURNING in parameter order would
             # make SQLite insert row by row.
-            conn.execute(insert(stories), rows)
+            _insert_rows(conn, stories, rows)
             found.update(
                 conn.execute(
                     select(stories.c.url, stories.c.id).where(
@@ -283,7 +283,7 @@ class ArchiveImporter:
             }
             for a, seen in zip(new, when, strict=True)
         ]
-        conn.execute(insert(authors), rows)  # then read back: see _write_stories
+        _insert_rows(conn, authors, rows)  # then read back: see _write_stories
         for kind in {a.kind for a in new}:
             ids = [a.external_id for a in new if a.kind == kind]
             for ext, author_id in conn.execute(
