@@ -73,6 +73,7 @@ def test_queues_filters_sort_and_counts(ws, maria):
     assert len(card_ids(maria.get("/moderate/news/queue?queue=unmoderated").text)) == 1
     odd = maria.get("/moderate/news/queue?min_score=abc&sort=nope&queue=pending&cursor=zz")
     assert odd.status_code == 200 and "Ignored:" in odd.text
+    assert "no such story on this site" in maria.get("/moderate/news/queue?story=999").text
 
 
 def test_cursor_pages_through_the_queue(ws, maria):

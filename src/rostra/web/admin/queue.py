@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import Connection
 
 from rostra.actions.moderation import moderate, moderate_many
-from rostra.domain.errors import InvalidInput, RostraError
+from rostra.domain.errors import InvalidInput, RostraError, StoryNotFound
 from rostra.domain.labels import BANNED_TERM, LABELS, SPAM, SUSPECT_TERM
 from rostra.domain.moderation import ModerationAction
 from rostra.domain.sites import Site
@@ -24,6 +24,7 @@ from rostra.moderation.policy import Policy
 from rostra.storage.comments import CommentStore
 from rostra.storage.dashboard import card_row, recent_stories
 from rostra.storage.reviews import Queue, QueueFilter, QueueSort, ReviewStore
+from rostra.storage.stories import StoryStore
 from rostra.web.admin.charts import score_bar
 from rostra.web.admin.highlight import highlight
 from rostra.web.admin.pages import (
@@ -256,6 +257,12 @@ def queue_page(request: Request, desk: DeskDep) -> Response:
         cards = build_cards(conn, desk.site, rows)
         counts = ReviewStore.queue_counts(conn, desk.site.id)
         stories = recent_stories(conn, desk.site.id)
+        if flt.story is not None and flt.story not in {i for i, _ in stories}:
+            try:
+                stories.insert(0, (flt.story, StoryStore.get(conn, flt.story,
+                                                             site_id=desk.site.id).title))
+            except StoryNotFound:
+                flt.problems.append("no such story on this site")
     here = f"{desk.base}/queue?{flt.query(cursor=cursor)}"
     return render(request, "queue.html", {
         "desk": desk, "section": "queue", "flt": flt, "cards": cards, "counts": counts,
