@@ -175,3 +175,16 @@ def test_rescore_refuses_a_bad_date(rostra, db, word_engine):
     make_site(db)
     result = rostra("rescore", "--site", "news", "--since", "last tuesday")
     assert result.exit_code == 2 and "--since" in result.stderr
+
+
+def test_a_truncated_export_says_what_was_kept_and_a_rerun_completes(rostra, db, tmp_path):
+    make_site(db)
+    data = (ARCHIVES / "disqus.xml").read_bytes()
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes(data[: data.index(b'<post dsq:id="5009">') + 40])
+    result = rostra("import", "disqus", truncated, "--site", "news", "--batch", "2")
+    assert result.exit_code == 1
+    assert "not well-formed XML" in result.stderr
+    assert "8 comments were imported before it" in result.stderr
+    again = rostra("import", "disqus", ARCHIVES / "disqus.xml", "--site", "news")
+    assert "Comments: 5 created, 8 already there" in again.stderr

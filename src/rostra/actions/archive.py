@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, select
 
+from rostra.actions.adaptation import forget_examples
 from rostra.actions.comments import ModerationEngineLike, model_version
 from rostra.archive.records import ArchiveError, ArchiveRecord
 from rostra.archive.rostra_jsonl import encode_record, header
@@ -110,9 +111,12 @@ def import_archive(
     try:
         for record in records:
             importer.add(record)
-    except ArchiveError:
-        importer.finish()
-        raise
+    except ArchiveError as exc:
+        done = importer.finish()
+        raise ArchiveError(
+            f"{exc.message} ({done.comments_created} comments were imported before it; "
+            "run the import again once the file is repaired, it adds only what is missing)"
+        ) from exc
     return importer.finish(), scoring
 
 
@@ -197,6 +201,7 @@ def forget_author(
             totals["authors"] += 1
             totals["comments"] += done["comments"]
             totals["removed"] += done["removed"]
+        forget_examples(conn, site.id, author_ids)
     if remove_comments:
         recount(db, story_ids, author_ids)
     return totals
