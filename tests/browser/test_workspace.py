@@ -167,6 +167,8 @@ def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
                                      f"Only a {SUSPECT} would vote for this."])
     others = seed(server, "kb", [f"{SUSPECT} number {i}, and proud of it" for i in range(3)])
     story = held["story_id"]
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     log_in(page, server, "maria", queue_url(story))
     card = page.locator(f"#c{held['id']}")
     mark = card.locator("mark.hl")
@@ -198,6 +200,7 @@ def test_held_comment_highlighted_then_approved_and_bulk_rejected_by_keyboard(
     for other in others:
         page.locator(f"#c{other['id']}").wait_for(state="detached")
     assert page.errors == []
+    assert requested and all(url.startswith((server.url + "/", "data:")) for url in requested)
 
     ada = api_session(server, "ada")
     assert comment_state(ada, held["id"])["status"] == "published"
