@@ -248,6 +248,7 @@ def post_comment(
     body = clean_text(body, "body", max_chars=limits.max_comment_chars)
     if author_id is None:
         guest = _valid_guest(site, guest)
+    html = render_markdown(body)  # here, not between the writes, which hold SQLite's lock
     with transaction(db) as conn:
         # A guest's author row is written only after scoring: the first write takes SQLite's
         # write lock, which must not be held while the model runs.
@@ -287,7 +288,7 @@ def post_comment(
             parent=parent,
             author_id=author.id,
             body=body,
-            html=render_markdown(body),
+            html=html,
             status=status_for(result.decision, site, story, author, body),
             decision=result.decision,
             severity=_severity(result),
