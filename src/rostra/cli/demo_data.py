@@ -64,12 +64,12 @@ THREAD: list[tuple[str, str, int | None]] = [
      "oranges.", 15),
     ("Nick Adeyemi", "The revenue projection assumes 30 home games at full capacity. They "
      "averaged 61% last season.", 16),
-    ("Frank Doyle", "Follow the money. It's always the same globalist bankers, the "
-     "Rothschild crowd, pulling the council's strings. Ask who really owns the stadium.", None),
+    ("Frank Doyle", "Follow the money. It's always the Jews, the Rothschild bankers, "
+     "pulling the council's strings. They own the stadium, the banks and the press.", None),
     ("Helen Marsh", "The stadium is owned by a pension fund and the club's supporters' trust. "
      "It's in the planning documents.", 18),
-    ("Karen Blake", "Councillor Hale voted for every one of these cuts. I know where he lives "
-     "and he'd better watch his back when he walks home.", None),
+    ("Karen Blake", "Councillor Hale voted for every one of these cuts. I know where he lives. "
+     "Someone should put a bullet in him before the next vote, and I might be the one.", None),
     ("Dev Patel", "Whatever your anger, that's a threat, Karen. Not okay.", 20),
     ("Oliver Grant", "Why is nobody mentioning the library closures? Three branches, all in "
      "the poorer wards.", None),
@@ -91,12 +91,13 @@ THREAD: list[tuple[str, str, int | None]] = [
      "faster than that. The bottleneck is building, not people.", 30),
     ("Liam Foster", "Official numbers. Walk down the high street and tell me it's 1.1%.", 31),
     ("Helen Marsh", "'Walk down the high street' isn't a statistic, Liam.", 32),
-    ("Susan Pike", "These people breed like rats and then expect us to pay for their housing. "
-     "Send them back.", 30),
+    ("Susan Pike", "These immigrants are vermin. They breed like rats and then expect us to "
+     "pay for their housing. Send the filthy animals back.", 30),
     ("Dev Patel", "Reported. There's a real debate to have about school places without that.",
      34),
-    ("Greg Morton", "Best prices on cheap flights and hotel deals!!! Visit www.cheap-deals-now"
-     ".biz today, limited offer!!!", None),
+    ("Greg Morton", "BEST PRICES!!! Cheap flights www.cheap-deals-now.biz hotels "
+     "www.cheap-deals-now.biz/hotels casino www.cheap-deals-now.biz/win loans "
+     "www.cheap-deals-now.biz/loans CLICK NOW!!!", None),
     ("Oliver Grant", "Question for anyone who went to the budget meeting: did they say "
      "whether the 14 gets a replacement service?", None),
     ("Amira Haddad", "A 'demand-responsive' minibus, bookable by app, weekdays only. Nothing "
