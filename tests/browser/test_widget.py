@@ -451,3 +451,35 @@ def test_reader_previews_likes_reports_edits_and_deletes(rostra, host_site, page
         "<p>The levy is long overdue.</p>"]
     # Chromium logs the refused expired token (once); nothing else went wrong.
     assert [e for e in page.errors if "401" not in e] == []
+
+
+def test_load_more_and_the_count_snippet(rostra, host_site, page) -> None:
+    for i in range(22):
+        post_as_guest(rostra, host_site, "/long-story", f"Comment number {i}.", f"Reader {i}")
+    load(page, host_site.page("long.html", rostra.url, path="/long-story"))
+    w = widget(page)
+    assert w.locator(".feed > article").count() == 20  # the server's page size
+    more = w.locator("button.more")
+    more.click()
+    w.locator("article:has-text('Comment number 21.')").wait_for()
+    assert w.locator(".feed > article").count() == 22 and more.is_hidden()
+    assert active_id(page) == w.locator(".feed > article").nth(20).get_attribute("id")
+    assert "(22)" in w.locator(".head h2").inner_text()
+
+    listing = host_site.root / "list.html"
+    listing.write_text(f"""<!doctype html><html lang="en"><head><link rel="icon" href="data:,">
+        </head><body><ul>
+        <li><a href="/long-story" data-rostra-count="append">Long story</a></li>
+        <li><span id="n" data-rostra-count data-url="{host_site.origin}/long-story"></span></li>
+        <li><a href="/quiet-story" data-rostra-count>Quiet story</a></li></ul>
+        <script src="{rostra.url}/count.js" data-site="{SITE}" async></script></body></html>""")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/counts" in r.url else None)
+    page.goto(f"{host_site.origin}/list.html")
+    page.wait_for_selector("[data-count]")
+    page.wait_for_function("document.querySelectorAll('[data-count]').length === 3")
+    assert page.locator("a[href='/long-story']").inner_text() == "Long story (22 comments)"
+    assert page.locator("#n").inner_text() == "22 comments"
+    assert page.locator("a[href='/quiet-story']").inner_text() == "No comments yet"
+    assert len(requests) == 1  # every count on the page in one request
+    assert page.errors == []

@@ -180,4 +180,13 @@ def test_stream_from_an_allowed_origin_carries_cors(client, db, hub, alice, site
     response = client.get(f"/api/v1/sites/news/stories/{story}/events",
                           headers={"Origin": "https://news.example"})
     assert response.headers["access-control-allow-origin"] == "https://news.example"
-    assert URL  # the story's URL is the conftest default
+
+
+def test_thread_page_says_where_its_live_stream_starts(client, hub, alice, bob):
+    first = post(client, alice, "Already on the page").json()
+    page = client.get("/api/v1/sites/news/thread", params={"url": URL}).json()
+    assert [c["id"] for c in page["comments"]] == [first["id"]]
+    second = post(client, bob, "Arrived later", story_id=first["story_id"]).json()
+    response = client.get(f"/api/v1/sites/news/stories/{first['story_id']}/events",
+                          params={"after": page["last_event_id"]})
+    assert [e["data"]["id"] for e in parse(response.text)] == [second["id"]]

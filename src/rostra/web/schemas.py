@@ -97,6 +97,10 @@ class ThreadOut(BaseModel):
     comments: list[ThreadCommentOut]
     featured: list[ThreadCommentOut]
     next_cursor: str | None
+    last_event_id: int | None = Field(
+        None, description="The story's newest live-update event when this page was read: "
+                          "open the event stream with ?after= this id."
+    )
 
 
 class WholeThreadOut(BaseModel):

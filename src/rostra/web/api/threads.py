@@ -13,6 +13,7 @@ from rostra.actions.stories import open_story
 from rostra.domain.comments import CommentStatus, SortOrder
 from rostra.domain.errors import CommentNotFound
 from rostra.storage.comments import CommentStore
+from rostra.storage.events import EventStore
 from rostra.storage.stories import Story, StoryStore
 from rostra.storage.threads import ThreadStore
 from rostra.web.auth import ReaderDep
@@ -61,9 +62,12 @@ def _page(conn: Any, site: Any, story: Story | None, *, sort: SortOrder, cursor:
     if story is None:
         return json_response({"story": None, "count": 0, "sort": sort.value, "comments": [],
                               "featured": [], "next_cursor": None})
+    # Read before the comments: a live stream resumed from here misses nothing on the page.
+    last_event_id = EventStore.last_id(conn, story.id)
     page = ThreadStore.page(conn, story.id, sort=sort, cursor=cursor, limit=limit,
                             reader_id=reader_id, max_depth=MAX_DEPTH)
     return json_response({
+        "last_event_id": last_event_id,
         "story": story_dict(story, site.settings.close_after_days),
         "count": story.comment_count,
         "sort": sort.value,

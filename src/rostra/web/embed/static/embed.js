@@ -305,6 +305,7 @@
     var self = this;
     this.story = page.story;
     this.cursor = page.next_cursor;
+    if (page.last_event_id != null && !this.source) this.lastEvent = page.last_event_id;
     this.count = page.count;
     this.el.textContent = "";
     this.el.setAttribute("lang", this.config.language || "en");
@@ -340,12 +341,22 @@
     this.append(page.comments);
     this.updateCount();
     mark("rostra-rendered");  // publishers and bench/widget_render.py read these marks
+    clearInterval(this.clock);
+    this.clock = setInterval(function () { self.tick(); }, 60000);
     requestAnimationFrame(function () { setTimeout(function () { mark("rostra-painted"); }, 0); });
     this.connect();
     if (location.hash.indexOf("#comment-") === 0) {
       var target = this.root.getElementById(location.hash.slice(1));
       if (target) { target.scrollIntoView(); target.focus(); }
     }
+  };
+
+  /* keep "5 minutes ago" true while the page stays open */
+  W.tick = function () {
+    var self = this;
+    this.root.querySelectorAll("time[datetime]").forEach(function (t) {
+      t.textContent = self.ago(new Date(t.getAttribute("datetime")));
+    });
   };
 
   W.append = function (list) {
@@ -910,7 +921,7 @@
     var delay = 1000;
     function open() {
       var url = HOST + "/api/v1/sites/" + encodeURIComponent(self.site) + "/stories/" + self.story.id +
-        "/events" + (self.lastEvent ? "?after=" + self.lastEvent : "");
+        "/events" + (self.lastEvent != null ? "?after=" + self.lastEvent : "");
       var es = self.source = new EventSource(url);
       es.onopen = function () { delay = 1000; };
       es.addEventListener("comment", function (e) { self.lastEvent = e.lastEventId; self.live(JSON.parse(e.data)); });
