@@ -321,26 +321,36 @@ def fmt_ms(seconds: float | None) -> str:
 
 def fmt_result(result: WrkResult | None) -> str:
     if result is None:
-        return f"{'skipped':>9} {'':>8} {'':>8}"
-    return f"{result.rps:9.1f} {fmt_ms(result.p50):>8} {fmt_ms(result.p99):>8}"
+        return f"{'skipped':>9} {'':>7} {'':>7} {'':>7}"
+    return (f"{result.rps:9.1f} {fmt_ms(result.p50):>7} {fmt_ms(result.p99):>7} "
+            f"{fmt_ms(result.cpu_ms / 1000 if result.cpu_ms is not None else None):>7}")
 
 
 def print_row(row: Row) -> None:
-    ratio = f"{row.ratio:8.1f}x" if row.ratio is not None else f"{'-':>9}"
+    ratio = f"{row.ratio:7.1f}x" if row.ratio is not None else f"{'-':>8}"
     n = "" if row.n is None else str(row.n)
-    notes = "; ".join(r.note for r in (row.isso, row.rostra) if r is not None and r.note)
-    print(f"{row.operation:<22} {n:>5} {row.connections:>4} | {fmt_result(row.isso)} | "
+    notes = "; ".join(f"{name}: {r.note}" for name, r in (("Isso", row.isso),
+                                                           ("Rostra", row.rostra))
+                      if r is not None and r.note)
+    print(f"{row.operation:<19} {n:>5} {row.connections:>4} | {fmt_result(row.isso)} | "
           f"{fmt_result(row.rostra)} | {ratio}  {notes}", flush=True)
 
 
-HEADER = (f"{'operation':<22} {'N':>5} {'conn':>4} | {'Isso r/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-          f" | {'Rostra r/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'R/I':>9}")
+HEADER = (f"{'operation':<19} {'N':>5} {'conn':>4} | {'Isso r/s':>9} {'p50':>7} {'p99':>7}"
+          f" {'cpu/req':>7} | {'Rostra r/s':>9} {'p50':>7} {'p99':>7} {'cpu/req':>7} |"
+          f" {'R/I r/s':>8}")
 
 
 def measure(server: Server, url: str, connections: int, duration: float,
             script: Path | None = None) -> WrkResult:
+    """One wrk run; also the server's CPU time per finished request, which a busy shared
+    machine distorts less than requests/s (work on requests cut off at the end counts too)."""
     server.wait_idle()
-    return run_wrk(url, connections=connections, duration=duration, script=script)
+    cpu = server.cpu_seconds()
+    result = run_wrk(url, connections=connections, duration=duration, script=script)
+    if result.requests:
+        result.cpu_ms = (server.cpu_seconds() - cpu) * 1000 / result.requests
+    return result
 
 
 def probe_seconds(url: str) -> float:
@@ -384,6 +394,8 @@ def run(args: argparse.Namespace) -> int:
                   f"({story.n - story.published} held by the engine)", flush=True)
 
         print()
+        print("# r/s: requests per second; p50, p99: latency in ms; cpu/req: the server's CPU "
+              "ms per request")
         print(HEADER)
         print("-" * len(HEADER))
         rows: list[Row] = []
@@ -395,10 +407,11 @@ def run(args: argparse.Namespace) -> int:
                 isso_slow = probe_seconds(isso_url)
             for c in conns:
                 isso_result = None
-                if isso_url is not None and not (c > 2 and isso_slow > 1.0):
-                    # A request of over a second: 32 connections only queue behind 4 workers.
-                    isso_result = measure(isso, isso_url, c, max(duration, 4 * isso_slow),
-                                          scripts[0])
+                if isso_url is not None and not (c > 2 and isso_slow > duration / 8):
+                    # Slower than that, 32 connections only queue behind 4 workers and few
+                    # requests would finish within the run. Slow runs get time for a few.
+                    span = min(max(duration, 4 * isso_slow), 120.0)
+                    isso_result = measure(isso, isso_url, c, span, scripts[0])
                 rostra_result = measure(rostra, rostra_url, c, duration, scripts[1])
                 row = Row(operation, n, c, isso_result, rostra_result)
                 rows.append(row)
@@ -408,10 +421,13 @@ def run(args: argparse.Namespace) -> int:
             compare("whole thread", story.n, f"{isso.base}/?uri={quote(story.path)}",
                     f"{rostra.base}/api/v1/sites/{SITE}/stories/{story.rostra_id}/comments/all")
         for story in stories:
-            compare("first page (widget)", story.n,
+            compare("first page", story.n,
                     f"{isso.base}/?uri={quote(story.path)}&nested_limit=5",
                     f"{rostra.base}/api/v1/sites/{SITE}/thread?url={quote(story.url, safe='')}")
         post_story = Story(0, "/bench/posts")
+        for server, post in ((isso, post_isso), (rostra, post_rostra)):
+            with httpx.Client(base_url=server.base, timeout=120) as client:
+                post(client, post_story, 0, None)  # the story exists before the races begin
         isso_lua = post_script(workdir / "isso-post.lua", f"/new?uri={quote(post_story.path)}",
                                "text", {"author": "Reader", "title": "Posts"})
         rostra_lua = post_script(workdir / "rostra-post.lua", f"/api/v1/sites/{SITE}/comments",
@@ -420,15 +436,50 @@ def run(args: argparse.Namespace) -> int:
         compare("post a comment", None, isso.base + "/", rostra.base + "/", (isso_lua, rostra_lua))
 
         print()
+        memory = {}
         for server in (isso, rostra):
             rss, peak, count = server.memory_mb()
+            memory[server.name] = rss
             print(f"# {server.name} memory: RSS {rss:.0f} MB now, peak {peak:.0f} MB "
                   f"(sum over {count} processes)")
+        print()
+        for line in targets(rows, memory["Rostra"]):
+            print(line)
         load = os.getloadavg()
         print(f"# load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
         if args.json:
             Path(args.json).write_text(json.dumps([row_json(r) for r in rows], indent=1))
     return 0
+
+
+def best(rows: list[Row], operation: str, n: int | None, server: str) -> float | None:
+    """The server's best requests/s for an operation over the connection counts."""
+    rates = [getattr(r, server).rps for r in rows
+             if r.operation == operation and r.n == n and getattr(r, server) is not None]
+    return max(rates) if rates else None
+
+
+def targets(rows: list[Row], rostra_rss: float) -> list[str]:
+    """The issue's targets, each server at its best connection count."""
+    def check(label: str, rostra: float | None, isso: float | None, factor: float) -> str:
+        if rostra is None or not isso:
+            return f"# target {label}: not measured"
+        ratio = rostra / isso
+        verdict = "met" if ratio >= factor else "MISSED"
+        return f"# target {label} >= {factor:g}x Isso: {ratio:.1f}x, {verdict}"
+
+    lines = []
+    for n in (1000, 5000):
+        lines.append(check(f"whole thread N={n}", best(rows, "whole thread", n, "rostra"),
+                           best(rows, "whole thread", n, "isso"), 20))
+    lines.append(check("first page N=1000 vs Isso's whole thread",
+                       best(rows, "first page", 1000, "rostra"),
+                       best(rows, "whole thread", 1000, "isso"), 100))
+    lines.append(check("posts", best(rows, "post a comment", None, "rostra"),
+                       best(rows, "post a comment", None, "isso"), 4))
+    verdict = "met" if rostra_rss < 250 else "MISSED"
+    lines.append(f"# target Rostra RSS < 250 MB: {rostra_rss:.0f} MB, {verdict}")
+    return lines
 
 
 def row_json(row: Row) -> dict[str, object]:
@@ -445,7 +496,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", help="comments per story")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
     parser.add_argument("--isso-workers", type=int, default=4)
-    parser.add_argument("--rostra-workers", type=int, default=2)
+    parser.add_argument("--rostra-workers", type=int, default=1,
+                        help="rostra serve --workers (default 1: one process keeps the "
+                             "memory target; SQLite has one writer anyway)")
     parser.add_argument("--model-dir", help="Rostra model files (default: the shipped ones)")
     parser.add_argument("--seed-threads", type=int, default=8)
     parser.add_argument("--json", help="also write the rows to this JSON file")

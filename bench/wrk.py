@@ -20,6 +20,7 @@ class WrkResult:
     p99: float | None
     requests: int
     errors: int           # non-2xx/3xx answers plus socket errors and timeouts
+    cpu_ms: float | None = None  # server CPU time per finished request (set by the caller)
 
     @property
     def note(self) -> str:
