@@ -336,8 +336,7 @@
     this.moreBtn = h("button.btn.secondary.more", { type: "button", text: this.s("load_more"),
       onclick: function () { self.more(); } });
     this.el.appendChild(this.moreBtn);
-    this.el.appendChild(h("p.foot", null, h("a", { href: "https://github.com/rostra-comments",
-      target: "_blank", rel: "noopener", text: this.s("powered") })));
+    this.el.appendChild(h("p.foot", { text: this.s("powered") }));
     this.append(page.comments);
     this.updateCount();
     mark("rostra-rendered");  // publishers and bench/widget_render.py read these marks
@@ -588,7 +587,7 @@
     var uid = "rostra-" + (parent ? "r" + parent.id : "new");
     var label = reply ? this.s("your_reply", { name: parentName }) : this.s("your_comment");
     var ta = h("textarea", { id: uid + "-text", name: "body", "aria-label": label,
-      placeholder: this.s("placeholder"), rows: reply ? 3 : 4,
+      placeholder: this.s(reply ? "reply_placeholder" : "placeholder"), rows: reply ? 3 : 4,
       "aria-describedby": uid + "-hint" });
     var pv = h("div.preview.text", { role: "tabpanel", id: uid + "-pv", hidden: true, tabindex: "0",
       "aria-label": this.s("preview") });
@@ -631,7 +630,9 @@
     var submit = h("button.btn", { type: "submit", text: this.s(reply ? "post_reply" : "post") });
     var fields = null, nameIn, emailIn, trap;
     var who;
-    if (me) {
+    if (me && reply) {
+      who = null;  // the main form already says who is writing
+    } else if (me) {
       who = h("p.who", null, this.s("commenting_as", { name: "" }), h("strong", { text: me.name }));
       if (me.kind === "guest") {
         who.appendChild(document.createTextNode(" · "));
@@ -688,7 +689,7 @@
         ta.value = "";
         counter();
         tab(false);
-        self.posted(res, parent, !me && !reply);
+        self.posted(res, parent, !me);
         if (reply) slotDone(true);
       }, function (p) {
         submit.disabled = false;
