@@ -17,6 +17,8 @@ from rostra.domain.errors import RostraError
 from rostra.storage import migrations
 from rostra.storage.database import is_sqlite, make_engine
 
+WORKER_START_SECONDS = 120
+
 
 def _settings(**overrides: Any) -> Settings:
     try:
@@ -70,6 +72,9 @@ def _run(host: str, port: int, workers: int, app: Any) -> None:
         workers=workers,
         log_level="info",
         proxy_headers=True,
+        # A worker loads the models before it can answer the supervisor's ping; on a busy
+        # machine that takes longer than Uvicorn's default 5 s, which would kill it in a loop.
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 
