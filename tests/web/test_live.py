@@ -6,7 +6,10 @@ fast on SQLite, and on PostgreSQL is woken by LISTEN/NOTIFY.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import threading
 import time
 
@@ -15,6 +18,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import URL, post
 
 from rostra.web.api.live import LiveHub
+from rostra.web.api.live import event_stream as live_stream
 from rostra.web.app import create_app
 
 
@@ -190,3 +194,35 @@ def test_thread_page_says_where_its_live_stream_starts(client, hub, alice, bob):
     response = client.get(f"/api/v1/sites/news/stories/{first['story_id']}/events",
                           params={"after": page["last_event_id"]})
     assert [e["data"]["id"] for e in parse(response.text)] == [second["id"]]
+
+
+def test_exit_signal_ends_open_streams_then_reaches_the_server(client, db, alice):
+    """Servers wait for open responses before stopping; SIGTERM must end the streams at once
+    and still reach the server's own handler (Uvicorn's, here a stand-in)."""
+    story = post(client, alice, "Still here").json()["story_id"]
+    heard: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+
+    async def listen_then_terminate() -> list[str]:
+        hub = LiveHub(db, stream_seconds=60, heartbeat_seconds=60, poll_seconds=0.05)
+        hub.watch_exit_signals()
+        chunks: list[str] = []
+
+        async def consume() -> None:
+            async for chunk in live_stream(hub, story, None):
+                chunks.append(chunk)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, 5)
+        return chunks
+
+    try:
+        started = time.monotonic()
+        chunks = asyncio.run(listen_then_terminate())
+        assert time.monotonic() - started < 5
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert heard == [signal.SIGTERM]
+    assert any("Still here" in chunk for chunk in chunks)  # it streamed until told to stop

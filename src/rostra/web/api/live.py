@@ -6,8 +6,8 @@ change, so a stream never announces a comment that was rolled back and never mis
 resumed client had not seen (``Last-Event-ID``, or ``?after=``). Each process runs one watcher
 that wakes its streams: on PostgreSQL it LISTENs to the NOTIFY that every appended event sends
 (with a slow poll as a safety net); on SQLite it polls the newest event id once a second. A
-stream lives a bounded time, then the browser reconnects and resumes where it left off: this
-keeps proxies honest and lets servers shut down without waiting on idle readers.
+stream lives a bounded time, then the browser reconnects and resumes where it left off (this
+keeps proxies honest); on SIGTERM/SIGINT every stream ends at once so the server can stop.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -65,6 +68,7 @@ class LiveHub:
     _task: asyncio.Task[None] | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _last_id: int | None = None
+    closing: bool = False
 
     async def wait(self, story_id: int, timeout: float) -> None:
         """Return when the story may have news, or after ``timeout`` seconds."""
@@ -84,6 +88,39 @@ class LiveHub:
     def wake(self, story_id: int) -> None:
         for event in self._waiters.get(story_id, ()):
             event.set()
+
+    def close(self) -> None:
+        """End every stream now (the server is shutting down); browsers reconnect elsewhere."""
+        self.closing = True
+        for waiting in self._waiters.values():
+            for event in waiting:
+                event.set()
+
+    def watch_exit_signals(self) -> None:
+        """Close the streams on SIGTERM/SIGINT, then let the server's own handler run.
+
+        Servers such as Uvicorn wait for open responses before they stop; without this, a
+        reader's open stream would hold a shutdown for up to ``stream_seconds``. Only the main
+        thread may install handlers (it is where Uvicorn runs its loop); elsewhere, nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if getattr(previous, "rostra_live", False):
+                continue
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.close)
+                if callable(previous):
+                    previous(signum, frame)
+                elif previous == signal.SIG_DFL:
+                    signal.signal(signum, signal.SIG_DFL)
+                    os.kill(os.getpid(), signum)
+
+            handler.rostra_live = True  # type: ignore[attr-defined]
+            signal.signal(sig, handler)
 
     def _ensure_watcher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -157,6 +194,7 @@ def live_hub(app: Any) -> LiveHub:
     hub: LiveHub | None = getattr(app.state, "live_hub", None)
     if hub is None:
         hub = app.state.live_hub = LiveHub(app.state.engine)
+        hub.watch_exit_signals()
     return hub
 
 
@@ -197,7 +235,10 @@ def _start(engine: Engine, story_id: int, replay_seconds: float) -> int:
         return EventStore.last_id(conn, story_id) if first is None else first - 1
 
 
-async def _stream(hub: LiveHub, story_id: int, after_id: int | None) -> AsyncIterator[str]:
+async def event_stream(hub: LiveHub, story_id: int, after_id: int | None) -> AsyncIterator[str]:
+    """The SSE text of one story: events after ``after_id`` (None: the last
+    ``replay_seconds``), then new ones as they come, heartbeats, until the stream's time is up
+    or the hub closes."""
     engine = hub.engine
     if after_id is None:
         after_id = await run_in_threadpool(_start, engine, story_id, hub.replay_seconds)
@@ -213,12 +254,14 @@ async def _stream(hub: LiveHub, story_id: int, after_id: int | None) -> AsyncIte
                 yield frame
                 beat = time.monotonic()
         now = time.monotonic()
-        if now >= deadline:
+        if now >= deadline or hub.closing:
             return
         if now - beat >= hub.heartbeat_seconds:
             yield ": ping\n\n"
             beat = now
         await hub.wait(story_id, min(deadline - now, hub.heartbeat_seconds - (now - beat)))
+        if hub.closing:
+            return
 
 
 @router.get("/stories/{story_id}/events", summary="Live updates of a story (Server-Sent Events)",
@@ -240,7 +283,7 @@ async def story_events(
     if last_event_id is not None and last_event_id.strip().isdigit():
         after = int(last_event_id.strip())
     return StreamingResponse(
-        _stream(live_hub(request.app), story_id, after),
+        event_stream(live_hub(request.app), story_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
