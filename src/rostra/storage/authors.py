@@ -16,6 +16,9 @@ from rostra.domain.errors import AuthorNotFound
 from rostra.domain.moderation import AuthorContext
 from rostra.storage.tables import authors, bans, comments
 
+#: How many of an author's last-hour texts the engine sees (near-duplicate and flood checks).
+RECENT_TEXTS = 20
+
 #: ``banned_until`` of a permanent ban (``bans.until`` is NULL for those).
 PERMANENT = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -86,13 +89,13 @@ class AuthorStore:
 
     @staticmethod
     def context(conn: Connection, author: Author, *, now: datetime) -> AuthorContext:
-        """What the moderation engine may know: recent texts, pace, approved count."""
+        """What the moderation engine may know: last-hour texts (newest first), pace, approvals."""
         since = now - timedelta(hours=1)
         recent = conn.execute(
             select(comments.c.body)
             .where(comments.c.author_id == author.id, comments.c.created_at >= since)
             .order_by(comments.c.created_at.desc())
-            .limit(20)
+            .limit(RECENT_TEXTS)
         ).scalars().all()
         last_hour = conn.execute(
             select(func.count())
@@ -100,7 +103,7 @@ class AuthorStore:
             .where(comments.c.author_id == author.id, comments.c.created_at >= since)
         ).scalar_one()
         return AuthorContext(
-            recent_texts=tuple(recent[:5]),
+            recent_texts=tuple(recent),
             comments_last_hour=int(last_hour),
             approved_count=author.approved_count,
         )
