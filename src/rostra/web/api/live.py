@@ -240,15 +240,15 @@ async def event_stream(hub: LiveHub, story_id: int, after_id: int | None) -> Asy
     ``replay_seconds``), then new ones as they come, heartbeats, until the stream's time is up
     or the hub closes."""
     engine = hub.engine
-    if after_id is None:
-        after_id = await run_in_threadpool(_start, engine, story_id, hub.replay_seconds)
+    cursor: int = (after_id if after_id is not None
+                   else await run_in_threadpool(_start, engine, story_id, hub.replay_seconds))
     yield f"retry: {hub.retry_ms}\n: connected\n\n"
     deadline = time.monotonic() + hub.stream_seconds
     beat = time.monotonic()
     while True:
         more = True
         while more:
-            after_id, frames = await run_in_threadpool(_read, engine, story_id, after_id)
+            cursor, frames = await run_in_threadpool(_read, engine, story_id, cursor)
             more = len(frames) >= 100
             for frame in frames:
                 yield frame
