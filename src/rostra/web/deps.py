@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
 
 from rostra.actions.comments import Limits, ModerationEngineLike
@@ -54,6 +54,12 @@ def _site(
     with db.connect() as conn:
         return SiteStore.get_by_slug(conn, site)
 
+
+#: Largest id either database stores (BIGINT / SQLite INTEGER); larger numbers in a path or
+#: query are a 400, never a database overflow (500).
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DbDep = Annotated[Engine, Depends(_db)]

@@ -7,13 +7,16 @@ return plain dicts serialised once — but the models still document them in Ope
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rostra.domain.comments import SortOrder
 from rostra.domain.moderation import ModerationAction
 from rostra.storage.reviews import Queue, QueueSort
+
+#: An id or version sent by a client: positive and within BIGINT, else a 400.
+ClientId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class _In(BaseModel):
@@ -25,10 +28,11 @@ class _In(BaseModel):
 
 class CommentIn(_In):
     body: str = Field(description="Markdown subset: emphasis, code, quotes, lists, links.")
-    story_id: int | None = Field(None, description="The story, if known; else url (+ title).")
+    story_id: ClientId | None = Field(None, description="The story, if known; else url "
+                                      "(+ title).")
     url: str | None = Field(None, max_length=2048, description="Canonical URL of the article.")
     title: str | None = Field(None, max_length=500, description="Article title (new stories).")
-    parent_id: int | None = Field(None, description="The comment this replies to.")
+    parent_id: ClientId | None = Field(None, description="The comment this replies to.")
     name: str | None = Field(None, max_length=100, description="Guests: the name to show.")
     email: str | None = Field(None, max_length=320, description="Guests: optional e-mail.")
     website: str | None = Field(None, description="Leave empty (a trap for bots).")
@@ -155,13 +159,13 @@ class ReportOut(BaseModel):
 
 class DecisionIn(_In):
     action: ModerationAction
-    version: int = Field(description="The version the moderator saw; stale means 409.")
+    version: ClientId = Field(description="The version the moderator saw; stale means 409.")
     reason: str | None = Field(None, max_length=2000)
 
 
 class DecisionItem(_In):
-    id: int
-    version: int
+    id: ClientId
+    version: ClientId
 
 
 class BulkDecisionIn(_In):
@@ -171,7 +175,8 @@ class BulkDecisionIn(_In):
 
 
 class BanIn(_In):
-    days: float | None = Field(None, description="Suspension length; null bans for good.")
+    days: float | None = Field(None, allow_inf_nan=False, gt=0, le=3650,
+                               description="Suspension length; null bans for good.")
     reason: str | None = Field(None, max_length=2000)
 
 

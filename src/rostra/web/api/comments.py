@@ -21,7 +21,15 @@ from rostra.domain.identity import Reader
 from rostra.storage.comments import Comment, CommentStore
 from rostra.web.api.threads import json_response
 from rostra.web.auth import ReaderDep, issue_reader_token
-from rostra.web.deps import ConnDep, DbDep, LimitsDep, ModerationEngineDep, SettingsDep, SiteDep
+from rostra.web.deps import (
+    ConnDep,
+    DbDep,
+    LimitsDep,
+    ModerationEngineDep,
+    PathId,
+    SettingsDep,
+    SiteDep,
+)
 from rostra.web.protection import check_rate_limit, honeypot_tripped
 from rostra.web.schemas import (
     CommentEditIn,
@@ -100,7 +108,7 @@ def post(
 
 
 @router.get("/{comment_id}", response_model=CommentOut, summary="One comment")
-def get(site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int) -> Response:
+def get(site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: PathId) -> Response:
     """A published comment, or the reader's own pending one; the author also gets ``body``."""
     comment = CommentStore.get(conn, comment_id, site_id=site.id)
     mine = reader is not None and comment.author_id == reader.author_id
@@ -118,7 +126,7 @@ def get(site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int) -> Res
 @router.patch("/{comment_id}", response_model=CommentOut, summary="Edit one's own comment")
 def edit(
     site: SiteDep, db: DbDep, engine: ModerationEngineDep, limits: LimitsDep,
-    reader: ReaderDep, comment_id: int, body: CommentEditIn,
+    reader: ReaderDep, comment_id: PathId, body: CommentEditIn,
 ) -> Response:
     comment = edit_comment(db, engine, site=site, reader=_need(reader), comment_id=comment_id,
                            body=body.body, limits=limits)
@@ -126,14 +134,14 @@ def edit(
 
 
 @router.delete("/{comment_id}", status_code=204, summary="Delete one's own comment")
-def delete(site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: int) -> Response:
+def delete(site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: PathId) -> Response:
     delete_own_comment(db, site=site, reader=_need(reader), comment_id=comment_id)
     return Response(status_code=204)
 
 
 @router.post("/{comment_id}/reactions", response_model=ReactionOut,
              summary="Toggle the reader's reaction")
-def toggle_reaction(site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: int) -> Response:
+def toggle_reaction(site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: PathId) -> Response:
     reacted, count = react(db, site=site, reader=_need(reader), comment_id=comment_id)
     return json_response({"reacted": reacted, "reactions": count})
 
@@ -141,7 +149,7 @@ def toggle_reaction(site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: int
 @router.post("/{comment_id}/reports", status_code=201, response_model=ReportOut,
              summary="Report a comment to the moderators")
 def report(
-    site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: int, body: ReportIn
+    site: SiteDep, db: DbDep, reader: ReaderDep, comment_id: PathId, body: ReportIn
 ) -> Response:
     added = report_comment(db, site=site, reader=_need(reader), comment_id=comment_id,
                            reason=body.reason, note=body.note)

@@ -26,7 +26,7 @@ from rostra.storage.reviews import LogEntry, Queue, QueueFilter, QueueSort, Revi
 from rostra.storage.stories import StoryStore
 from rostra.web.api.threads import json_response, story_dict
 from rostra.web.auth import StaffDep
-from rostra.web.deps import ConnDep, DbDep, SiteDep
+from rostra.web.deps import ConnDep, DbDep, PathId, QueryId, SiteDep
 from rostra.web.schemas import (
     BanIn,
     BulkDecisionIn,
@@ -99,8 +99,8 @@ def queue(
     site: SiteDep, staff: ModeratorDep, conn: ConnDep,
     queue: Queue = Queue.PENDING,
     sort: QueueSort = QueueSort.SEVERITY,
-    story_id: int | None = None,
-    author_id: int | None = None,
+    story_id: QueryId = None,
+    author_id: QueryId = None,
     label: Annotated[str | None, Query(max_length=50)] = None,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -128,7 +128,7 @@ def counts(site: SiteDep, staff: ModeratorDep, conn: ConnDep) -> dict[str, int]:
 
 @router.get("/comments/{comment_id}", summary="One comment with all its evidence")
 def comment_detail(site: SiteDep, staff: ModeratorDep, conn: ConnDep,
-                   comment_id: int) -> Response:
+                   comment_id: PathId) -> Response:
     comment = CommentStore.get(conn, comment_id, site_id=site.id)
     story = StoryStore.get(conn, comment.story_id)
     author = AuthorStore.get(conn, comment.author_id) if comment.author_id else None
@@ -166,7 +166,7 @@ def comment_detail(site: SiteDep, staff: ModeratorDep, conn: ConnDep,
 @router.post("/comments/{comment_id}/decision", response_model=ModeratedOut,
              responses={409: {"description": "Someone decided first; `current` has the state"}},
              summary="Decide on one comment")
-def decide(site: SiteDep, staff: ModeratorDep, db: DbDep, comment_id: int,
+def decide(site: SiteDep, staff: ModeratorDep, db: DbDep, comment_id: PathId,
            body: DecisionIn) -> Response:
     comment = moderate(db, site=site, staff=staff, comment_id=comment_id, action=body.action,
                        version=body.version, reason=body.reason)
@@ -211,8 +211,8 @@ def _author(author: Any) -> dict[str, Any]:
 
 @router.get("/authors/{author_id}", summary="An author's history: comments, decisions, bans")
 def author_history(
-    site: SiteDep, staff: ModeratorDep, conn: ConnDep, author_id: int,
-    before_id: int | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    site: SiteDep, staff: ModeratorDep, conn: ConnDep, author_id: PathId,
+    before_id: QueryId = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     author = AuthorStore.get(conn, author_id, site_id=site.id)
     comments = AuthorStore.comments(conn, author.id, before_id=before_id, limit=limit)
@@ -241,7 +241,7 @@ def author_history(
 
 @router.post("/authors/{author_id}/ban", status_code=201,
              summary="Ban (days null) or suspend an author")
-def ban(site: SiteDep, staff: ModeratorDep, db: DbDep, author_id: int, body: BanIn) -> Response:
+def ban(site: SiteDep, staff: ModeratorDep, db: DbDep, author_id: PathId, body: BanIn) -> Response:
     result = ban_author(db, site=site, staff=staff, author_id=author_id, days=body.days,
                         reason=body.reason)
     return json_response({"author_id": author_id, "until": _iso(result.until),
@@ -250,12 +250,12 @@ def ban(site: SiteDep, staff: ModeratorDep, db: DbDep, author_id: int, body: Ban
 
 
 @router.delete("/authors/{author_id}/ban", summary="Lift an author's bans")
-def unban(site: SiteDep, staff: ModeratorDep, db: DbDep, author_id: int) -> dict[str, int]:
+def unban(site: SiteDep, staff: ModeratorDep, db: DbDep, author_id: PathId) -> dict[str, int]:
     return {"lifted": unban_author(db, site=site, staff=staff, author_id=author_id)}
 
 
 @router.patch("/stories/{story_id}", summary="Close, reopen or premoderate a story")
-def story_settings(site: SiteDep, staff: ModeratorDep, db: DbDep, story_id: int,
+def story_settings(site: SiteDep, staff: ModeratorDep, db: DbDep, story_id: PathId,
                    body: StorySettingsIn) -> Response:
     story = configure_story(db, site=site, staff=staff, story_id=story_id, title=body.title,
                             closed=body.closed, premoderation=body.premoderation,
@@ -275,9 +275,9 @@ def _entry(entry: LogEntry) -> dict[str, Any]:
 @router.get("/log", summary="The moderation log, newest first")
 def log(
     site: SiteDep, staff: ModeratorDep, conn: ConnDep,
-    comment_id: int | None = None, author_id: int | None = None, user_id: int | None = None,
+    comment_id: QueryId = None, author_id: QueryId = None, user_id: QueryId = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    before_id: int | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: QueryId = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     entries = ReviewStore.log_entries(conn, site.id, comment_id=comment_id, author_id=author_id,
                                       user_id=user_id, action=action, before_id=before_id,

@@ -17,7 +17,7 @@ from rostra.storage.events import EventStore
 from rostra.storage.stories import Story, StoryStore
 from rostra.storage.threads import ThreadStore
 from rostra.web.auth import ReaderDep
-from rostra.web.deps import ConnDep, DbDep, SettingsDep, SiteDep
+from rostra.web.deps import ConnDep, DbDep, PathId, SettingsDep, SiteDep
 from rostra.web.schemas import RepliesOut, StoryIn, StoryOut, ThreadOut, WholeThreadOut
 
 router = APIRouter(prefix="/api/v1/sites/{site}", tags=["threads"])
@@ -99,7 +99,7 @@ def thread_by_url(
 @router.get("/stories/{story_id}/comments", response_model=ThreadOut,
             summary="A page of a story's thread")
 def thread(
-    site: SiteDep, conn: ConnDep, reader: ReaderDep, settings: SettingsDep, story_id: int,
+    site: SiteDep, conn: ConnDep, reader: ReaderDep, settings: SettingsDep, story_id: PathId,
     sort: SortQuery = SortOrder.OLDEST, cursor: CursorQuery = None, limit: LimitQuery = None,
 ) -> Response:
     story = StoryStore.get(conn, story_id, site_id=site.id)
@@ -109,7 +109,7 @@ def thread(
 
 @router.get("/stories/{story_id}/comments/all", response_model=WholeThreadOut,
             summary="The whole published thread in one response (export, benchmarks)")
-def whole_thread(site: SiteDep, conn: ConnDep, story_id: int) -> Response:
+def whole_thread(site: SiteDep, conn: ConnDep, story_id: PathId) -> Response:
     story = StoryStore.get(conn, story_id, site_id=site.id)
     return json_response({
         "story": story_dict(story, site.settings.close_after_days),
@@ -121,7 +121,7 @@ def whole_thread(site: SiteDep, conn: ConnDep, story_id: int) -> Response:
 @router.get("/comments/{comment_id}/replies", response_model=RepliesOut,
             summary="More replies of a top-level comment, oldest first")
 def replies(
-    site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: int,
+    site: SiteDep, conn: ConnDep, reader: ReaderDep, comment_id: PathId,
     cursor: CursorQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> Response:
     root = CommentStore.get(conn, comment_id, site_id=site.id)
@@ -135,7 +135,7 @@ def replies(
 
 
 @router.get("/stories/{story_id}", response_model=StoryOut, summary="One story")
-def story(site: SiteDep, conn: ConnDep, story_id: int) -> Response:
+def story(site: SiteDep, conn: ConnDep, story_id: PathId) -> Response:
     return json_response(story_dict(StoryStore.get(conn, story_id, site_id=site.id),
                                     site.settings.close_after_days))
 
