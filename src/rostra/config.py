@@ -47,6 +47,29 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(None, description="SMTP server for notifications.")
     smtp_port: int = Field(25, description="SMTP port.")
     smtp_from: str = Field("rostra@localhost", description="Sender of notification mail.")
+    smtp_username: str | None = Field(None, description="SMTP login name (none: no login).")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls_enabled: bool = Field(
+        False, description="Upgrade the SMTP connection with STARTTLS."
+    )
+    delivery_worker_enabled: bool = Field(
+        True, description="Send queued mail and webhooks from a thread of each server process."
+    )
+    delivery_poll_seconds: float = Field(
+        1.0, gt=0, description="How often an idle sender looks for due work."
+    )
+    delivery_max_attempts: int = Field(
+        8, ge=1, description="Attempts per e-mail or webhook call before giving up."
+    )
+    delivery_backoff_seconds: float = Field(
+        30.0, gt=0, description="Wait before the first retry; doubles each time (max 6 h)."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a webhook receiver (or SMTP server) may take."
+    )
+    report_digest_minutes: float = Field(
+        60.0, gt=0, description="At most one digest of reports per site this often."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine, delete
 
+from rostra.actions import notifications
 from rostra.actions.adaptation import record_shadow, site_scoring
 from rostra.domain.comments import STATUS_FOR_DECISION, CommentStatus
 from rostra.domain.errors import (
@@ -299,6 +300,7 @@ def post_comment(
         _record(conn, engine, comment, result, now)
         record_shadow(conn, comment.id, shadow, now)
         announce_change(conn, None, comment, now)
+        notifications.comment_created(conn, site, story, comment, now)
         return Posted(comment=comment, story=story)
 
 
@@ -490,5 +492,6 @@ def report_comment(
             CommentStore.add_report_count(conn, comment.id, 1)
             if comment.author_id is not None:
                 AuthorStore.add_report_count(conn, comment.author_id, 1)
+            notifications.comment_reported(conn, site.id, now)
         return added
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from rostra.actions import notifications
 from rostra.actions.comments import announce_change, utcnow
 from rostra.domain.comments import STATUS_FOR_ACTION, CommentStatus, can_moderate
 from rostra.domain.errors import Conflict, InvalidInput, NotAllowed, RostraError
@@ -99,6 +100,8 @@ def moderate(
             now=now,
         )
         announce_change(conn, comment.status, updated, now)
+        notifications.comment_moderated(conn, site, before=comment, after=updated,
+                                        action=action.value, staff=staff, reason=reason, now=now)
         return updated
 
 
@@ -172,6 +175,8 @@ def ban_author(
                    "permanent": until is None},
             now=now,
         )
+        notifications.author_banned(conn, site, author=author, until=until, reason=reason,
+                                    staff=staff, now=now)
         return ban
 
 

@@ -305,3 +305,50 @@ events = Table(
     _created(),
     Index("ix_events_story", "story_id", "id"),
 )
+
+# Notifications and webhooks (rostra.actions.notifications, rostra.actions.delivery): requests
+# only append outbox rows in their own transaction; a background worker sends them.
+outbox = Table(
+    "outbox",
+    metadata,
+    _pk(),
+    Column("kind", String(16), nullable=False),  # email | reply | digest | webhook
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=True),
+    Column("dedupe_key", String(200), nullable=True, unique=True),  # one mail per reply etc.
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),  # a claim lapses if its worker died
+    Column("last_error", Text, nullable=True),
+    _created(),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(200), nullable=False),  # HMAC-SHA256 key of the signature header
+    Column("events", JSON, nullable=False),  # ["comment.created", ...]
+    Column("active", Boolean, nullable=False, default=True),
+    _created(),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _pk(),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("outbox_id", Id, nullable=True),
+    Column("event", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),  # NULL: no HTTP response at all
+    Column("duration_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    _created(),
+    Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
+)

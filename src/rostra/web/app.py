@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,10 +11,11 @@ from sqlalchemy import Engine
 
 from rostra import __version__
 from rostra.actions.comments import Limits, ModerationEngineLike
+from rostra.actions.delivery import DeliveryConfig, DeliveryWorker
 from rostra.config import Settings
 from rostra.storage.database import make_engine
 from rostra.web import admin, auth
-from rostra.web.api import comments, live, moderation, threads
+from rostra.web.api import comments, live, moderation, notifications, threads, webhooks
 from rostra.web.embed import views as embed
 from rostra.web.errors import install_error_handlers
 from rostra.web.protection import install_protection
@@ -33,6 +36,22 @@ def build_moderation_engine(settings: Settings) -> ModerationEngineLike:
     return engine  # type: ignore[no-any-return]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The e-mail and webhook sender runs beside the server (requests only queue work)."""
+    settings: Settings = app.state.settings
+    worker = None
+    if settings.delivery_worker_enabled:
+        worker = DeliveryWorker(app.state.engine, DeliveryConfig.from_settings(settings),
+                                poll_seconds=settings.delivery_poll_seconds)
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -48,6 +67,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine if engine is not None else make_engine(settings.database_url)
@@ -69,6 +89,8 @@ def create_app(
     admin.install(app)  # the moderators' workspace at /moderate
     app.include_router(live.router)
     app.include_router(embed.router)
+    app.include_router(notifications.router)
+    app.include_router(webhooks.router)
     return app
 
 
