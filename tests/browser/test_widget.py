@@ -31,6 +31,7 @@ from rostra.domain.accounts import KeyAlgorithm
 from rostra.domain.labels import LABELS
 from rostra.moderation.fast import FastModel, save_fast_model
 from rostra.moderation.policy import Policy
+from rostra.storage import migrations
 from rostra.storage.database import make_engine, transaction
 from rostra.storage.sites import SiteStore
 
@@ -137,9 +138,9 @@ def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Ite
     }
     server = LiveServer(url=f"http://127.0.0.1:{port}", database_url=env["ROSTRA_DATABASE_URL"],
                         env=env, process=None, log_path=tmp / "server.log")  # type: ignore[arg-type]
-    server.rostra("db", "upgrade")
     engine = make_engine(server.database_url)
     try:
+        migrations.ensure_schema(engine)  # what `rostra db upgrade` does, without a process
         create_site(engine, SITE, "News", origins=[host_site.origin])
         _, server.extra["secret"] = add_site_key(engine, SITE, KeyAlgorithm.HS256)
         with transaction(engine) as conn:
@@ -271,6 +272,8 @@ def test_published_comment_arrives_live_in_another_browser(
     watcher_context = browser.new_context()
     try:
         watcher = watcher_context.new_page()
+        streams: list[str] = []
+        watcher.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
         load(watcher, url)
         watcher.wait_for_timeout(300)  # let its event stream connect
         page.locator("#rostra-comments input[name=name]").fill("Carol")
@@ -286,6 +289,7 @@ def test_published_comment_arrives_live_in_another_browser(
         assert "Carol" in arrived.inner_text()
         assert active_id(watcher) == arrived.get_attribute("id")
         assert button.is_hidden()
+        assert len(streams) == 1  # one stream served both comments
     finally:
         watcher_context.close()
 
