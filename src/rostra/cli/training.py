@@ -87,7 +87,9 @@ def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bo
         return
     tiers = ["fast", "accurate"] if tier == "all" else [tier]
     for name in tiers:
-        _print_report(_run(name, data, out_dir, None, compare=False, checks=True), Console())
+        _print_report(
+            _run(name, data, out_dir, None, compare=False, checks=True), Console(width=170)
+        )
 
 
 @main.command(name="eval")
@@ -123,7 +125,7 @@ def evaluate(
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
     for report in reports:
-        _print_report(report, Console())
+        _print_report(report, Console(width=170))
 
 
 def _run(

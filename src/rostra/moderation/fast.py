@@ -111,7 +111,8 @@ def load_fast_model(model_dir: Path) -> FastModel:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    return p
 
 
 class FastScorer:
@@ -153,7 +154,8 @@ class FastScorer:
         assert self._hasher is not None
         if len(texts) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        return self._hasher.logits(texts, self._weighted, self._idf_sq) + model.bias
+        z: np.ndarray = self._hasher.logits(texts, self._weighted, self._idf_sq) + model.bias
+        return z
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, shape (len(texts), 6), columns in ``LABELS`` order."""

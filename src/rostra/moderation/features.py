@@ -71,7 +71,8 @@ def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Sum of values[indptr[i]:indptr[i+1]] for every i (empty segments give 0)."""
     csum = np.zeros(values.shape[0] + 1, dtype=np.float64)
     np.cumsum(values, out=csum[1:])
-    return csum[indptr[1:]] - csum[indptr[:-1]]
+    sums: np.ndarray = csum[indptr[1:]] - csum[indptr[:-1]]
+    return sums
 
 
 class NgramHasher:
@@ -170,7 +171,8 @@ class NgramHasher:
 
     def _bigrams(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         h = (left * _PAIR + right) * _MIX
-        return (h >> self._word_shift).astype(np.int64) + self.n_char
+        feats: np.ndarray = (h >> self._word_shift).astype(np.int64) + self.n_char
+        return feats
 
     def _words(self, b: np.ndarray, seps: np.ndarray, n: int, positions: bool) -> list[Block]:
         starts, ends, hashes = self._word_bounds(b)
@@ -197,7 +199,8 @@ class NgramHasher:
     def _values(self, feats: np.ndarray) -> np.ndarray:
         if self.idf is None:
             return np.ones(feats.shape[0], dtype=np.float32)
-        return self.idf[feats]
+        values: np.ndarray = self.idf[feats]
+        return values
 
     def _norms(
         self, blocks: list[Block], n: int, idf_sq: np.ndarray | None

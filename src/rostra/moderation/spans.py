@@ -35,7 +35,7 @@ Span = tuple[str, int, int, float]  # (label, start, end, weight)
 
 _CH = "A-Za-z0-9*\u0080-\U0010ffff"
 _WORD = re.compile(f"[{_CH}](?:[{_CH}']*[{_CH}])?")
-_N_FEATURES = 7
+_N_FEATURES = 9
 
 
 def words_of(text: str) -> list[tuple[int, int]]:
@@ -54,7 +54,9 @@ def word_features(
     prior: float,
     fast: np.ndarray,
 ) -> np.ndarray:
-    """Per-word features: lexicon logit, neighbours' lexicon logits, fast-model shares.
+    """Per-word features: lexicon logit, neighbours' lexicon logits, fast-model shares, and
+    the word's lexicon logit relative to the post's most toxic word (raters mark the worst
+    words of a post, not every mildly rude one) and the post's length.
 
     ``fast`` is (len(words), 6): each word's share of the fast model's six logits.
     """
@@ -71,6 +73,8 @@ def word_features(
     x[:, 4] = fast[:, LABELS.index("toxicity")]
     x[:, 5] = fast[:, LABELS.index("insult")]
     x[:, 6] = fast[:, LABELS.index("obscene")]
+    x[:, 7] = lex - lex.max()
+    x[:, 8] = math.log1p(n)
     return x
 
 
@@ -121,8 +125,17 @@ class SpanExplainer:
         fast_offsets, contrib = self._fast.word_contributions(text)
         fast = _align(offsets, fast_offsets, contrib)
         words = [text[a:b] for a, b in offsets]
-        x = word_features(words, config["lexicon"], float(config["prior"]), fast)
-        return offsets, sigmoid(x @ self._coef + float(config["intercept"]))
+        prior = float(config["prior"])
+        lexicon: dict[str, list[float]] = config["lexicon"]
+        x = word_features(words, lexicon, prior, fast)
+        scores = sigmoid(x @ self._coef + float(config["intercept"]))
+        # A word needs evidence of its own: a lexicon share above the average word's, or a
+        # push towards toxicity in the fast model. Otherwise the least harmless word of a
+        # clean comment would be marked just for being the post's "worst".
+        evidence = np.array([lexicon.get(w, (0.0,))[0] > 2 * prior for w in words]) | (
+            fast[:, LABELS.index("toxicity")] > 0
+        )
+        return offsets, np.where(evidence, scores, 0.0)
 
     def explain(
         self, text: str, labels: Iterable[str], *, toxicity: float | None = None

@@ -87,6 +87,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Literal
 
 import numpy as np
 
@@ -206,17 +207,19 @@ def _need(path: Path) -> Path:
     return path
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path) -> IO[str]:
     _need(path)
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")  # noqa: SIM115
 
 
-def _csv_rows(path: Path, **kwargs: object) -> Iterator[dict[str, str]]:
+def _csv_rows(
+    path: Path, *, delimiter: str = ",", quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL
+) -> Iterator[dict[str, str]]:
     csv.field_size_limit(1 << 26)
     with _open_text(path) as fh:
-        yield from csv.DictReader(fh, **kwargs)  # type: ignore[arg-type]
+        yield from csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
 
 
 class _Builder:

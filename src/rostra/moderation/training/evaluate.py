@@ -141,7 +141,7 @@ def evaluate_set(
             auc = roc_auc(eval_set.y[known, j] >= 0.5, probs[known, j])
             if auc is not None:
                 label_auc[label] = round(auc, 4)
-    flagged = (probs >= thresholds[None, :]).any(axis=1)
+    flagged = np.asarray((probs >= thresholds[None, :]).any(axis=1))
     auc = roc_auc(y, probs[:, TOX])
     return DatasetResult(
         dataset=eval_set.name,
@@ -238,7 +238,7 @@ def evaluate_fairness(
 ) -> FairnessResult:
     assert madlibs.groups is not None
     groups = np.asarray(madlibs.groups)
-    flagged = (madlib_probs >= thresholds[None, :]).any(axis=1)
+    flagged = np.asarray((madlib_probs >= thresholds[None, :]).any(axis=1))
     fpr: dict[str, float] = {}
     sub_auc: dict[str, float] = {}
     for term in sorted(set(groups)):

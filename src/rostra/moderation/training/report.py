@@ -92,9 +92,7 @@ def run_report(
     probs: dict[str, np.ndarray] = {}
     for name, eval_set in sets.items():
         say(name, 0)
-        probs[name] = score_texts(
-            scorer, eval_set.texts, progress=lambda k, name=name: say(name, k)
-        )
+        probs[name] = score_texts(scorer, eval_set.texts, progress=_advance(say, name))
         other = _compare_probs(eval_set.texts) if compare else None
         if compare and other is None and not report.notes:
             report.notes.append("alt-profanity-check is not installed: no comparison column")
@@ -121,6 +119,13 @@ def run_report(
         madlibs, madlib_probs, thresholds, wiki=wiki, wiki_fuzzed=fuzzed
     ).to_dict()
     return report
+
+
+def _advance(say: Step, name: str) -> Callable[[int], None]:
+    def advance(done: int) -> None:
+        say(name, done)
+
+    return advance
 
 
 def _pair(

@@ -134,8 +134,8 @@ def fit_fast(
     rng = np.random.default_rng(seed)
     calib = rng.random(len(texts)) < params.calibration_fraction
     weight = data.weight.astype(np.float64).copy()
-    for source, w in params.source_weights.items():
-        weight[np.asarray(data.source) == source] *= w
+    for source, factor in params.source_weights.items():
+        weight[np.asarray(data.source) == source] *= factor
 
     n_features = featurizer.n_features
     if params.source_offsets:

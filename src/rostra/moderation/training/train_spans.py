@@ -158,8 +158,8 @@ def train_spans(
     prepared = [_prepare(explainer, text) for text, _ in trial]
     tox = fast.score([p[0] for p in prepared])[:, LABELS.index("toxicity")]
     best = (-1.0, 0.5, 0.0)
-    for threshold in np.arange(0.2, 0.75, 0.025):
-        for gate in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+    for threshold in np.arange(0.04, 0.6, 0.01):
+        for gate in (0.0, 0.1, 0.2, 0.3, 0.5):
             f1 = float(
                 np.mean(
                     [

@@ -1,0 +1,113 @@
+"""The fast tier: the shipped model's behaviour, the scorer conventions and the features."""
+
+import numpy as np
+import pytest
+
+from rostra.domain.errors import InvalidInput, ScorerNotLoaded
+from rostra.domain.labels import LABELS
+from rostra.moderation.fast import DEFAULT_MODEL_DIR, FastScorer
+from rostra.moderation.features import NgramHasher
+from rostra.moderation.normalize import normalize
+from rostra.moderation.policy import Policy
+from rostra.moderation.scorer import check_scorer
+
+REVIEW = np.array([Policy.default().thresholds[label].review for label in LABELS])
+
+TOXIC = [
+    "You are a stupid idiot and everyone hates you.",
+    "Shut up, you pathetic moron.",
+    "What a fucking disgrace, you worthless piece of shit.",
+    "I will find you and kill you.",
+    "F.U.C.K you, st00pid 1d10t",
+]
+BENIGN = [
+    "Thank you for this thoughtful article.",
+    "The council meets again on Tuesday to discuss the budget.",
+    "I disagree with the conclusion, but the reporting is careful.",
+    "I am a proud gay Muslim woman.",
+    "Jewish people celebrate Hanukkah.",
+    "My neighbour is Black and a wonderful cook.",
+    "As a Christian, I found this piece moving.",
+    "Immigrants opened most of the shops on our street.",
+]
+
+
+@pytest.fixture(scope="module")
+def fast():
+    scorer = FastScorer()
+    scorer.load()
+    return scorer
+
+
+def _score(scorer, texts):
+    return scorer.score([normalize(t, with_offsets=False).text for t in texts])
+
+
+def test_shipped_model_flags_clearly_toxic_comments(fast):
+    probs = _score(fast, TOXIC)
+    flagged = (probs >= REVIEW).any(axis=1)
+    assert flagged.all(), [t for t, f in zip(TOXIC, flagged, strict=True) if not f]
+
+
+def test_shipped_model_passes_benign_comments_and_identity_mentions(fast):
+    probs = _score(fast, BENIGN)
+    flagged = (probs >= REVIEW).any(axis=1)
+    assert not flagged.any(), [t for t, f in zip(BENIGN, flagged, strict=True) if f]
+
+
+def test_shipped_model_names_the_kind_of_toxicity(fast):
+    probs = _score(fast, ["you are a stupid idiot", "i will kill you"])
+    insult, threat = LABELS.index("insult"), LABELS.index("threat")
+    assert probs[0, insult] > probs[1, insult]
+    assert probs[1, threat] > probs[0, threat]
+
+
+def test_fast_scorer_follows_the_scorer_conventions():
+    check_scorer(FastScorer())
+
+
+def test_score_before_load_is_refused():
+    with pytest.raises(ScorerNotLoaded):
+        FastScorer().score(["hello"])
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(InvalidInput, match="cannot load the fast model"):
+        FastScorer(model_dir=tmp_path).load()
+
+
+def test_hostile_texts_score_without_error(fast):
+    texts = ["", "\x00\x00", "a" * 200_000, "🙂" * 50, "\ud800 lone surrogate", "\n\t "]
+    probs = fast.score(texts)
+    assert probs.shape == (len(texts), len(LABELS))
+    assert np.isfinite(probs).all()
+
+
+def test_batch_neighbours_do_not_change_a_score(fast):
+    texts = [normalize(t, with_offsets=False).text for t in TOXIC + BENIGN]
+    together = fast.score(texts)
+    alone = np.vstack([fast.score([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_word_contributions_point_at_the_insult(fast):
+    text = "thanks for the article, you idiot"
+    offsets, contrib = fast.word_contributions(text)
+    words = [text[a:b] for a, b in offsets]
+    top = words[int(np.argmax(contrib[:, LABELS.index("toxicity")]))]
+    assert top == "idiot"
+
+
+def test_hasher_logits_match_the_sparse_matrix():
+    hasher = NgramHasher(char_orders=(3, 5), char_bits=10, word_bits=9)
+    texts = ["you are an idiot", "", "héllo wörld, fine", "x"]
+    w = np.random.default_rng(0).normal(size=(hasher.n_features, 6)).astype(np.float32)
+    ones = np.ones(hasher.n_features, dtype=np.float32)
+    np.testing.assert_allclose(
+        hasher.transform(texts) @ w, hasher.logits(texts, w, ones), atol=1e-4
+    )
+
+
+def test_shipped_model_files_fit_the_size_budget():
+    total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
+    assert total <= 10 * 1024 * 1024
