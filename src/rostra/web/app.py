@@ -15,6 +15,7 @@ from rostra.actions.delivery import DeliveryConfig, DeliveryWorker
 from rostra.config import Settings
 from rostra.storage.database import make_engine
 from rostra.web import admin, auth
+from rostra.web.admin import webhooks as admin_webhooks
 from rostra.web.api import comments, live, moderation, notifications, threads, webhooks
 from rostra.web.embed import views as embed
 from rostra.web.errors import install_error_handlers
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(embed.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
+    app.include_router(admin_webhooks.router)  # the workspace's webhooks page
     return app
 
 
