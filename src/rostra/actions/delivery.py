@@ -43,6 +43,10 @@ from rostra.storage.webhooks import WebhookStore
 
 log = logging.getLogger("rostra.delivery")
 
+#: Finished outbox rows and delivery-log entries are deleted after this long.
+RETENTION = timedelta(days=30)
+PRUNE_EVERY_SECONDS = 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
@@ -308,6 +312,13 @@ def deliver_due(
     return len(jobs)
 
 
+def prune(db: Engine, *, now: datetime) -> tuple[int, int]:
+    """Forget sent and dead outbox rows and delivery-log entries older than ``RETENTION``."""
+    with transaction(db) as conn:
+        return (OutboxStore.prune(conn, before=now - RETENTION),
+                WebhookStore.prune_deliveries(conn, before=now - RETENTION))
+
+
 class DeliveryWorker:
     """A daemon thread that calls ``deliver_due`` until stopped, resting ``poll_seconds``
     whenever nothing is due. Several workers (processes, servers) may run at once."""
@@ -331,9 +342,13 @@ class DeliveryWorker:
             self._thread = None
 
     def run(self) -> None:
+        pruned_at: float | None = None
         with httpx.Client() as http:  # one connection pool (and TLS context) for the thread
             while not self._stop.is_set():
                 try:
+                    if pruned_at is None or time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                        pruned_at = time.monotonic()
+                        prune(self.db, now=utcnow())
                     claimed = deliver_due(self.db, self.config, http=http)
                 except Exception:  # noqa: BLE001 - the sender must outlive a bad row or DB blip
                     log.exception("delivery round failed")

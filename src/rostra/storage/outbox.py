@@ -15,7 +15,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from rostra.storage._upsert import insert_ignore
 from rostra.storage.tables import outbox
@@ -210,6 +221,17 @@ class OutboxStore:
         if status is not None:
             query = query.where(outbox.c.status == status.value)
         return [_to_job(r) for r in conn.execute(query)]
+
+    @staticmethod
+    def prune(conn: Connection, *, before: datetime) -> int:
+        """Delete finished (sent or dead) jobs created before ``before``: their payloads hold
+        comment texts and addresses that need not outlive the sending."""
+        return int(conn.execute(
+            delete(outbox).where(
+                outbox.c.status.in_([OutboxStatus.SENT.value, OutboxStatus.DEAD.value]),
+                outbox.c.created_at < before,
+            )
+        ).rowcount)
 
     @staticmethod
     def next_due(conn: Connection) -> datetime | None:

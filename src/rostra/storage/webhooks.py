@@ -154,6 +154,12 @@ class WebhookStore:
         )
 
     @staticmethod
+    def prune_deliveries(conn: Connection, *, before: datetime) -> int:
+        return int(conn.execute(
+            delete(webhook_deliveries).where(webhook_deliveries.c.created_at < before)
+        ).rowcount)
+
+    @staticmethod
     def deliveries(
         conn: Connection,
         site_id: int,
