@@ -44,26 +44,22 @@ def _prepare_schema(engine: Engine) -> None:
         raise click.ClickException(f"cannot use the database: {reason}") from None
 
 
-def _build_app(settings: Settings, moderation_engine: Any = None) -> Any:
-    """The app, built here so a missing model or bad setting is one clear line, not a
-    traceback from inside a worker."""
-    from rostra.web.app import build_moderation_engine, create_app
+def _load_models(settings: Settings) -> Any:
+    """The moderation engine, loaded here first so that a missing or broken model is one
+    clear line instead of a traceback from inside a server worker."""
+    from rostra.moderation.engine import ModerationEngine
 
     try:
-        if moderation_engine is None:
-            moderation_engine = build_moderation_engine(settings)
-        return create_app(settings, moderation_engine=moderation_engine)
+        return ModerationEngine.from_model_dir(settings.model_dir)
     except RostraError as exc:
-        raise click.ClickException(f"cannot start: {exc.message}") from None
+        raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
 
 
-def _run(host: str, port: int, workers: int, app: Any) -> None:
+def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
-        return
-    # Each worker process builds its own app (engine pool, models) from the environment.
+    # The CLI does not import the web layer (layers: cli and web are siblings); Uvicorn builds
+    # the app from the environment in each worker, the only process when workers == 1.
     uvicorn.run(
         "rostra.web.app:app_from_environment",
         factory=True,
@@ -94,11 +90,8 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers > 1 and settings.database_url.startswith("sqlite"):
         click.echo("note: several workers on SQLite share one writer; PostgreSQL scales better",
                    err=True)
-    app = _build_app(settings)
-    if workers > 1:
-        # Checked once above; each worker loads its own copy.
-        app = None
-    _run(host, port, workers, app)
+    _load_models(settings)  # checked once here; each worker then loads its own copy
+    _run(host, port, workers)
 
 
 @main.group()
@@ -158,15 +151,11 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     try:
         _prepare_schema(engine)
         click.echo("Loading the moderation models...")
-        from rostra.web.app import build_moderation_engine
-
-        try:
-            moderation_engine = build_moderation_engine(settings)
-        except RostraError as exc:
-            raise click.ClickException(f"cannot load the moderation models: {exc}") from None
+        moderation_engine = _load_models(settings)
         report = seed_demo(engine, moderation_engine, public_url=public_url)
     finally:
         engine.dispose()
     click.echo(report.summary())
     if not no_serve:
-        _run(host, port, 1, _build_app(settings, moderation_engine))
+        del moderation_engine  # the server process loads its own
+        _run(host, port, 1)
