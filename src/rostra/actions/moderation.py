@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from rostra.actions import notifications
+from rostra.actions.adaptation import record_example
 from rostra.actions.comments import announce_change, utcnow
 from rostra.domain.comments import STATUS_FOR_ACTION, CommentStatus, can_moderate
 from rostra.domain.errors import Conflict, InvalidInput, NotAllowed, RostraError
@@ -99,6 +100,8 @@ def moderate(
             after=updated.state(),
             now=now,
         )
+        record_example(conn, comment_id=comment.id, site_id=site.id, author_id=comment.author_id,
+                       text=comment.body, action=action, user_id=staff.user_id, now=now)
         announce_change(conn, comment.status, updated, now)
         notifications.comment_moderated(conn, site, before=comment, after=updated,
                                         action=action.value, staff=staff, reason=reason, now=now)

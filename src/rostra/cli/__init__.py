@@ -15,7 +15,7 @@ def main() -> None:
 
 def _register() -> None:
     # Imported for their side effect of adding commands to ``main``.
-    from rostra.cli import admin, archive, engine, notify, server, training  # noqa: F401
+    from rostra.cli import adapt, admin, archive, engine, notify, server, training  # noqa: F401
 
 
 _register()

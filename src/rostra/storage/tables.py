@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -304,6 +305,41 @@ events = Table(
     Column("kind", String(32), nullable=False),  # comment.published | comment.removed
     _created(),
     Index("ix_events_story", "story_id", "id"),
+)
+
+# Per-site adaptation (rostra.moderation.adaptation): each moderator decision as a labelled
+# example of its site (one row per comment; a reversal updates it), and the site's models.
+examples = Table(
+    "examples",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", Id, nullable=True),  # for erasure requests
+    Column("text", Text, nullable=False),  # the body as it was when decided
+    Column("decision", String(16), nullable=False),  # approve | reject | spam
+    Column("labels", JSON, nullable=True),  # moderator's label corrections; [] = none apply
+    Column("spans", JSON, nullable=True),  # [[start, end], ...] marked in ``text``
+    Column("scores", JSON, nullable=False),  # the engine's {label: score} at decision time
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    UniqueConstraint("site_id", "comment_id"),
+    Index("ix_examples_site_time", "site_id", "decided_at"),
+)
+
+site_models = Table(
+    "site_models",
+    metadata,
+    _pk(),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # shadow | active | retired | rejected
+    Column("examples", Integer, nullable=False, default=0),  # decisions it was trained on
+    Column("metrics", JSON, nullable=False),  # Comparison.to_dict() at training time
+    Column("artifact", LargeBinary, nullable=False),  # SiteModel.to_bytes()
+    _created(),
+    Column("promoted_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("site_id", "version"),
 )
 
 # Notifications and webhooks (rostra.actions.notifications, rostra.actions.delivery): requests

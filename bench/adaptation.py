@@ -1,0 +1,229 @@
+"""Per-site adaptation, simulated: how fast a site model learns from its moderators.
+
+A site receives the comments of one evaluation set in a fixed random order. Each comment is
+scored by the current model (base fast tier, or base + site correction); a simulated moderator
+decides every comment the model holds and a random sample (``--sample``) of the others,
+according to the gold label. The site model is re-adapted every ``--every`` decisions. After
+0, 100, 200, 400 and 800 decisions the script prints ROC-AUC and agreement (the policy's
+hold/reject flag against the gold label) on the comments that have not arrived yet, for the
+base engine and the adapted one.
+
+Evaluation-only sets (sfu_ctc, ruddit, kaggle_insults) are read at run time from the data
+folder and never shipped. With ``--spans`` it also simulates span marks on the Toxic Spans test
+posts (news comments) and reports span F1 on the marks not yet seen.
+
+    python bench/adaptation.py [--data-dir ../shared/data] [--model-dir DIR] [--sets ...]
+
+``--model-dir`` holds ``fast/`` (default: the models shipped in the package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rostra.domain.labels import LABELS
+from rostra.moderation.adaptation import (
+    TOX,
+    AdaptParams,
+    Example,
+    SiteModel,
+    example_targets,
+    fit_site_model,
+    flags,
+    roc_auc,
+    span_f1,
+)
+from rostra.moderation.normalize import normalize
+from rostra.moderation.policy import Policy
+
+CHECKPOINTS = (0, 100, 200, 400, 800)
+
+
+def _base_scorer(model_dir: Path | None):  # type: ignore[no-untyped-def]
+    from rostra.moderation.fast import FastScorer
+
+    scorer = FastScorer(model_dir=None if model_dir is None else model_dir / "fast")
+    scorer.load()
+    return scorer
+
+
+def simulate(
+    texts: list[str],
+    gold: np.ndarray,
+    base: np.ndarray,
+    *,
+    params: AdaptParams,
+    policy: Policy,
+    seed: int,
+    sample: float,
+    every: int,
+) -> list[tuple[int, int, float | None, float | None, float | None, float | None, float]]:
+    """Rows (decisions, unseen, base AUC, adapted AUC, base agreement, adapted agreement,
+    seconds of the last adaptation)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(texts))
+    draws = rng.random(len(texts))
+    model: SiteModel | None = None
+    probs = base.copy()
+    decided: list[Example] = []
+    out = []
+    fit_seconds = 0.0
+    wanted = list(CHECKPOINTS)
+
+    def checkpoint(position: int) -> None:
+        rest = order[position:]
+        y = gold[rest]
+        out.append((
+            len(decided),
+            len(rest),
+            roc_auc(y, base[rest, TOX]),
+            roc_auc(y, probs[rest, TOX]),
+            float(np.mean(flags(policy, base[rest]) == (y == 1))) if len(rest) else None,
+            float(np.mean(flags(policy, probs[rest]) == (y == 1))) if len(rest) else None,
+            fit_seconds,
+        ))
+
+    for position, i in enumerate(order):
+        if wanted and len(decided) == wanted[0]:
+            checkpoint(position)
+            wanted.pop(0)
+        if not wanted:
+            break
+        held = bool(flags(policy, probs[i : i + 1])[0])
+        if not (held or draws[i] < sample):
+            continue
+        decision = "reject" if gold[i] == 1 else "approve"
+        decided.append(Example(texts[i], example_targets(decision, None), tuple(base[i])))
+        if len(decided) % every == 0:
+            started = time.perf_counter()
+            model = fit_site_model(decided, params, seed=seed)
+            fit_seconds = time.perf_counter() - started
+            rest = order[position + 1 :]
+            probs[rest] = model.predict([texts[k] for k in rest], base[rest])
+    return out
+
+
+def _fmt(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:.3f}"
+
+
+def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptParams) -> None:
+    from rostra.moderation.training.datasets import load_eval_sets
+
+    data = load_eval_sets(args.data_dir, [name])[name]
+    texts = list(data.texts)
+    gold = np.asarray(data.y_binary, dtype=np.int64)
+    if args.max_rows and len(texts) > args.max_rows:
+        keep = np.random.default_rng(args.seed).permutation(len(texts))[: args.max_rows]
+        texts, gold = [texts[k] for k in keep], gold[keep]
+    normalised = [normalize(t, with_offsets=False).text for t in texts]
+    base = np.asarray(scorer.score(normalised), dtype=np.float64)  # type: ignore[attr-defined]
+    rows = simulate(
+        texts, gold, base, params=params, policy=Policy.default(), seed=args.seed,
+        sample=args.sample, every=args.every,
+    )
+    print(f"\n{name}: {len(texts)} comments, {gold.mean():.1%} toxic; sample={args.sample}, "
+          f"re-adapt every {args.every} decisions, seed {args.seed}")
+    print(" decisions  unseen  AUC base  AUC adapted  agree base  agree adapted  fit s")
+    for d, unseen, ab, aa, gb, ga, secs in rows:
+        print(f" {d:9d}  {unseen:6d}  {_fmt(ab):>8}  {_fmt(aa):>11}  {_fmt(gb):>10}  "
+              f"{_fmt(ga):>13}  {secs:5.2f}")
+    if len(rows) < len(CHECKPOINTS):
+        print(f" (the stream ended after {rows[-1][0] if rows else 0} decisions)")
+
+
+def run_spans(args: argparse.Namespace, params: AdaptParams) -> None:
+    """Span marks on the Toxic Spans test posts: span F1 on marks not yet seen."""
+    from rostra.moderation.training.datasets import load_eval_sets
+
+    data = load_eval_sets(args.data_dir, ["toxic_spans"])["toxic_spans"]
+    assert data.spans is not None
+    posts = []
+    for text, offsets in zip(data.texts, data.spans, strict=True):
+        spans, start = [], None
+        for k, off in enumerate(offsets):
+            if start is None:
+                start = off
+            if k + 1 == len(offsets) or offsets[k + 1] != off + 1:
+                spans.append((start, off + 1))
+                start = None
+        posts.append((text, tuple(spans)))
+    base_spans = _base_spans(args, [t for t, _ in posts])
+    order = np.random.default_rng(args.seed).permutation(len(posts))
+    nan = (float("nan"),) * len(LABELS)
+    print(f"\ntoxic_spans test ({len(posts)} posts): span F1 on the posts not yet marked")
+    print(" marked  unseen  F1 base explainer  F1 with site words")
+    for n in (0, 100, 200, 400, 800):
+        seen = [posts[k] for k in order[:n]]
+        model = fit_site_model(
+            [Example(t, nan, (0.5,) * len(LABELS), s) for t, s in seen], params, seed=args.seed
+        )
+        rest = order[n:]
+        f_base = np.mean([span_f1(base_spans[k], posts[k][1]) for k in rest])
+        f_site = np.mean(
+            [span_f1(model.word_spans(posts[k][0], base_spans[k]), posts[k][1]) for k in rest]
+        )
+        print(f" {n:6d}  {len(rest):6d}  {f_base:17.3f}  {f_site:18.3f}")
+
+
+def _base_spans(args: argparse.Namespace, texts: list[str]) -> list[list[tuple[int, int]]]:
+    """The shipped explainer's toxicity spans on the original texts, or none without one."""
+    try:
+        from rostra.moderation.engine import ModerationEngine
+
+        engine = ModerationEngine.from_model_dir(args.model_dir, tiers=("fast",))
+    except Exception as exc:  # noqa: BLE001 - report and go on without a base explainer
+        print(f" (no base explainer: {exc})")
+        return [[] for _ in texts]
+    if engine.explainer is None:
+        print(" (no base explainer in the model folder: base spans are empty)")
+        return [[] for _ in texts]
+    policy = Policy.default()
+    out = []
+    for result in engine.moderate(texts, policy=policy, tier="fast"):
+        out.append([(r.start, r.end) for r in result.reasons if r.source == "model"])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(os.environ.get("ROSTRA_DATA_DIR", "../shared/data")))
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--sets", nargs="+", default=["sfu_ctc", "ruddit", "kaggle_insults"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="share of the comments the engine does not hold that a "
+                        "moderator decides anyway (1.0: a premoderated site)")
+    parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--max-rows", type=int, default=0)
+    parser.add_argument("--lam", type=float, default=AdaptParams().lam)
+    parser.add_argument("--lam-a", type=float, default=AdaptParams().lam_a)
+    parser.add_argument("--spans", action="store_true", help="also simulate span marks")
+    args = parser.parse_args()
+    if not args.data_dir.is_dir():
+        print(f"no data folder at {args.data_dir} (use --data-dir)", file=sys.stderr)
+        return 2
+    try:
+        scorer = _base_scorer(args.model_dir)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        print(f"cannot load the base fast model: {exc}", file=sys.stderr)
+        return 2
+    params = AdaptParams(lam=args.lam, lam_a=args.lam_a)
+    print(f"base: fast tier ({scorer.model.meta.get('training_rows', '?')} training rows); "
+          f"site model: {params.to_dict()}")
+    for name in args.sets:
+        run_set(name, args, scorer, params)
+    if args.spans:
+        run_spans(args, params)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

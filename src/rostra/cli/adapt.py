@@ -1,0 +1,120 @@
+"""``rostra adapt``: train, compare, promote and roll back a site's own model (per-site learning).
+
+    rostra adapt --site S [--seed 0]     train a candidate, store it in shadow, print the table
+    rostra adapt status --site S         decisions, versions and their held-out metrics
+    rostra adapt promote --site S        make the shadow model active if it won the comparison
+    rostra adapt rollback --site S       back to the previous active model (or the base engine)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rostra.actions import adaptation
+from rostra.cli import main
+from rostra.cli.archive import _database, _friendly, _load_engine, _settings, _site
+
+out = Console(highlight=False)
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if percent else f"{value:.3f}"
+
+
+def comparison_table(metrics: dict[str, Any]) -> Table:
+    """The comparison of base, active and candidate on the held-out recent decisions."""
+    table = Table(title=f"held out by time: {metrics.get('test_rows', 0)} most recent decisions "
+                  f"(trained on {metrics.get('train_rows', 0)} earlier)")
+    for column in ("model", "ROC-AUC", "agreement", "benign identity flagged", "span F1"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    rows = [("base engine", metrics.get("base"))]
+    if metrics.get("active") is not None:
+        rows.append((f"active (v{metrics.get('against')})", metrics["active"]))
+    rows.append(("candidate", metrics.get("candidate")))
+    for name, m in rows:
+        m = m or {}
+        table.add_row(name, _fmt(m.get("auc")), _fmt(m.get("agreement"), True),
+                      _fmt(m.get("identity_fpr"), True), _fmt(m.get("span_f1")))
+    return table
+
+
+@main.group(invoke_without_command=True)
+@click.option("--site", "site_slug", help="The site's slug.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.pass_context
+@_friendly
+def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
+    """Train a site model from the site's moderator decisions and compare it (in shadow)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not site_slug:
+        raise click.UsageError("name the site: rostra adapt --site SLUG")
+    settings = _settings()
+    engine = _load_engine(settings)
+    with _database(settings) as db:
+        site = _site(db, site_slug)
+        report = adaptation.adapt_site(db, engine, site=site, seed=seed)
+    with _database(settings) as db, db.connect() as conn:
+        status = adaptation.learning_status(conn, site.id)
+    stored = next(m for m in status["models"] if m["version"] == report.version)
+    out.print(comparison_table(stored["metrics"]))
+    out.print(f"model v{report.version} trained on {report.examples} decisions, now in shadow.")
+    if report.comparison.promotable:
+        out.print(f"It beats the current model: `rostra adapt promote --site {site_slug}`.")
+    else:
+        out.print("Not promotable: " + "; ".join(report.comparison.refusals()))
+
+
+@adapt.command("status")
+@click.option("--site", "site_slug", required=True)
+@_friendly
+def status(site_slug: str) -> None:
+    """Decisions so far, the site's models and their held-out metrics."""
+    settings = _settings()
+    with _database(settings) as db:
+        site = _site(db, site_slug)
+        with db.connect() as conn:
+            info = adaptation.learning_status(conn, site.id)
+    out.print(f"{site_slug}: {info['decisions']} decisions; active model: "
+              f"{'v' + str(info['active_version']) if info['active_version'] else 'base engine'}")
+    table = Table()
+    for column in ("version", "status", "decisions", "created", "ROC-AUC", "agreement"):
+        table.add_column(column)
+    for m in info["models"]:
+        cand = m["metrics"].get("candidate") or {}
+        table.add_row(f"v{m['version']}", m["status"], str(m["examples"]), m["created_at"][:19],
+                      _fmt(cand.get("auc")), _fmt(cand.get("agreement"), True))
+    if info["models"]:
+        out.print(table)
+
+
+@adapt.command("promote")
+@click.option("--site", "site_slug", required=True)
+@click.option("--version", type=int, default=None, help="Default: the model in shadow.")
+@_friendly
+def promote(site_slug: str, version: int | None) -> None:
+    """Make the shadow model active (refused unless it won the held-out comparison)."""
+    settings = _settings()
+    with _database(settings) as db:
+        site = _site(db, site_slug)
+        model = adaptation.promote(db, site=site, version=version)
+    out.print(f"{site_slug}: model v{model.version} is active.")
+
+
+@adapt.command("rollback")
+@click.option("--site", "site_slug", required=True)
+@_friendly
+def rollback(site_slug: str) -> None:
+    """Retire the active model; the previous one (or the base engine) scores again."""
+    settings = _settings()
+    with _database(settings) as db:
+        site = _site(db, site_slug)
+        model = adaptation.rollback(db, site=site)
+    now = "the base engine" if model is None else f"model v{model.version}"
+    out.print(f"{site_slug}: {now} is active again.")
