@@ -206,3 +206,20 @@ def test_moderation_ids_beyond_bigint_are_400(client, maria):
     response = client.post(f"{mod}/authors/1/ban", content=b'{"days": NaN}',
                            headers={**maria.headers, "content-type": "application/json"})
     assert_problem(response, 400, "invalid_input")
+
+
+def test_deeply_nested_json_is_refused_cleanly(client, alice, db):
+    body = b"[" * 60_000 + b"]" * 60_000
+    response = client.post(COMMENTS, content=body,
+                           headers={**alice.headers, "content-type": "application/json"})
+    assert response.status_code in (400, 413)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert count(db) == 0
+
+
+def test_form_encoded_body_is_refused(client, alice, db):
+    response = client.post(COMMENTS, content=b"body=hello&url=x",
+                           headers={**alice.headers,
+                                    "content-type": "application/x-www-form-urlencoded"})
+    assert_problem(response, 400, "invalid_input")
+    assert count(db) == 0
