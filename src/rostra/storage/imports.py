@@ -44,6 +44,7 @@ from rostra.storage.tables import authors, comment_edits, comments, sites, stori
 BATCH_SIZE = 1000
 #: Parent lookups are cached up to this many comments, then the cache starts over.
 CACHE_LIMIT = 50_000
+SQLITE_CACHE_KIB = 64 * 1024  # page cache of the importing connection
 _CHUNK = 500  # ids per IN (...) list in the final passes
 _PUBLISHED = CommentStatus.PUBLISHED.value
 _REJECTED = (CommentStatus.REJECTED.value, CommentStatus.SPAM.value)
@@ -157,6 +158,9 @@ class ArchiveImporter:
         if not self._stories and not self._comments and not self._new_authors:
             return
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # The default 2 MB page cache thrashes on the comment indexes of a big site.
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             self._write_stories(conn)
             self._write_authors(conn)
             batch, self._comments = self._comments, []
