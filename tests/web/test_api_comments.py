@@ -100,8 +100,20 @@ def test_delete_own_comment_hides_its_text(client, alice, bob):
     thread = client.get(f"/api/v1/sites/news/stories/{top['story_id']}/comments").json()
     assert "secret words" not in str(thread)
     assert thread["count"] == 1  # only the reply is still published
+    [placeholder] = thread["comments"]  # kept so that the reply keeps its place
+    assert (placeholder["status"], placeholder["author"], placeholder["html"]) == (
+        "deleted", None, "")
+    assert placeholder["replies"][0]["html"] == "<p>a reply</p>"
     whole = client.get(f"/api/v1/sites/news/stories/{top['story_id']}/comments/all").json()
     assert "secret words" not in str(whole)
+    assert whole["comments"][0]["replies"][0]["html"] == "<p>a reply</p>"
+
+
+def test_deleted_comment_without_replies_disappears(client, alice):
+    top = post(client, alice, "gone soon").json()
+    client.delete(f"/api/v1/sites/news/comments/{top['id']}", headers=alice.headers)
+    thread = client.get(f"/api/v1/sites/news/stories/{top['story_id']}/comments").json()
+    assert thread["comments"] == []
 
 
 def test_reaction_toggles_and_counts_once_per_reader(client, alice, bob):

@@ -189,25 +189,25 @@ class ThreadStore:
             rows = rows[:limit]
             next_cursor = encode_cursor(kind, [getattr(rows[-1], col.key) for col, _ in columns])
 
+        # Besides the published page: top-level comments their authors deleted that still
+        # have published replies (shown as placeholders), and the reader's own held ones.
+        # Both are few and found on the same index; only those in this page's key range.
+        extra = [and_(c.status == _DELETED, c.reply_count > 0)]
         if reader_id is not None:
-            own = (
-                _select()
-                .where(
-                    c.story_id == story_id,
-                    c.parent_id.is_(None),
-                    c.status.in_(_OWN_HIDDEN),
-                    c.author_id == reader_id,
-                )
-                .order_by(*_thread_order(columns))
-            )
-            if resume is not None:
-                own = own.where(after(columns, resume))
-            own_rows = list(conn.execute(own))
-            if next_cursor is not None:
-                # Only those that sort before the next page starts; the rest come later.
-                last = [getattr(rows[-1], col.key) for col, _ in columns]
-                own_rows = [r for r in own_rows if not _is_after(r, columns, last)]
-            rows = _merge(rows, own_rows, columns)
+            extra.append(and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
+        others = (
+            _select()
+            .where(c.story_id == story_id, c.parent_id.is_(None), or_(*extra))
+            .order_by(*_thread_order(columns))
+        )
+        if resume is not None:
+            others = others.where(after(columns, resume))
+        other_rows = list(conn.execute(others))
+        if next_cursor is not None:
+            # Only those that sort before the next page starts; the rest come later.
+            last = [getattr(rows[-1], col.key) for col, _ in columns]
+            other_rows = [r for r in other_rows if not _is_after(r, columns, last)]
+        rows = _merge(rows, other_rows, columns)
 
         roots = [_as_dict(r, reader_id) for r in rows]
         if roots:
@@ -343,8 +343,11 @@ class ThreadStore:
         """Every published comment of the story, nested, oldest first: two queries."""
         c = comments.c
         base = _whole_select(conn.dialect.name).where(c.story_id == story_id)
-        top = base.where(c.parent_id.is_(None), c.status == _PUBLISHED)
-        ordered = top.order_by(*_thread_order(_SORTS[SortOrder.OLDEST]))
+        top = base.where(
+            c.parent_id.is_(None),
+            or_(c.status == _PUBLISHED, and_(c.status == _DELETED, c.reply_count > 0)),
+        )
+        ordered = top.order_by(c.created_at, c.id)
         roots = [_as_dict(r, None) for r in conn.execute(ordered).all()]
         below = base.where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
         replies = []
