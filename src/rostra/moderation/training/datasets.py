@@ -131,7 +131,7 @@ TRAINING_SOURCES: dict[str, float] = {
     "olid": 1.0,
     "toxigen": 2.0,
     "wiki_context": 1.0,
-    "identity_mentions": 1.0,
+    "identity_mentions": 3.0,
 }
 
 _SPAN_TYPES = {
@@ -514,7 +514,8 @@ IDENTITY_TERMS: tuple[str, ...] = (
     "latina", "mexican", "european", "american", "canadian", "middle eastern", "arab",
     "muslim", "jewish", "christian", "catholic", "protestant", "buddhist", "hindu", "sikh",
     "atheist", "immigrant", "refugee", "deaf", "blind", "disabled", "autistic", "elderly",
-    "old", "young", "teenage", "female", "male", "woman", "man",
+    "old", "young", "teenage", "female", "male", "woman", "man", "latinx", "taoist",
+    "paralyzed", "middle aged", "older", "younger", "millennial",
 )  # fmt: skip
 
 _MENTION_TEMPLATES: tuple[str, ...] = (
@@ -534,6 +535,18 @@ _MENTION_TEMPLATES: tuple[str, ...] = (
     "I grew up {t} in a small town.",
     "Being {t} is part of who I am.",
     "The {t} choir sang beautifully at the concert.",
+    # Short mentions: a group's name on its own is not an attack (Dixon et al. 2018 add such
+    # non-toxic examples to stop a model from learning identity terms as toxic).
+    "{t}",
+    "{t} people",
+    "a {t} person",
+    "my {t} friends",
+    "we are {t}",
+    "{t} rights",
+    "the {t} community",
+    "proud {t}",
+    "{T} people are welcome here.",
+    "Our {t} neighbours",
 )
 
 _GROUP_SENTENCES: tuple[str, ...] = (
@@ -765,16 +778,10 @@ def _wiki_toxicity(data_dir: Path, fuzzed: bool) -> EvalSet:
 
 
 def madlibs_identity(text: str) -> str:
-    """The identity term a bias_madlibs sentence is about (longest known term it ends with)."""
-    lowered = text.lower().strip().rstrip(".")
-    best = ""
-    for term in _MADLIBS_TERMS:
-        if (lowered.endswith(" " + term) or lowered == term) and len(term) > len(best):
-            best = term
-    if best:
-        return best
-    words = lowered.split()
-    return next((w for w in words if w in _MADLIBS_TERMS), words[-1] if words else "")
+    """The identity term a bias_madlibs sentence is about (its longest known term)."""
+    lowered = " " + re.sub(r"[^a-z ]", " ", text.lower()) + " "
+    found = [term for term in _MADLIBS_TERMS if f" {term} " in lowered]
+    return max(found, key=len) if found else ""  # "" for the occupation templates
 
 
 _MADLIBS_TERMS = frozenset((

@@ -241,7 +241,7 @@ def evaluate_fairness(
     flagged = np.asarray((madlib_probs >= thresholds[None, :]).any(axis=1))
     fpr: dict[str, float] = {}
     sub_auc: dict[str, float] = {}
-    for term in sorted(set(groups)):
+    for term in sorted(set(groups) - {""}):
         rows = groups == term
         benign = rows & (madlibs.y_binary == 0)
         if benign.any():
