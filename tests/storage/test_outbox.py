@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from tests.factories import NOW
 
-from rostra.actions.delivery import RETENTION, prune
+from rostra.actions.delivery import RETENTION, DeliveryConfig, deliver_due, prune
 from rostra.storage.database import transaction
 from rostra.storage.outbox import OutboxKind, OutboxStatus, OutboxStore
 
@@ -80,3 +80,14 @@ def test_finished_jobs_are_pruned_after_the_retention(db):
     assert prune(db, now=NOW + RETENTION + timedelta(seconds=1)) == (2, 0)
     with db.connect() as conn:
         assert [j.id for j in OutboxStore.list(conn)] == [jobs[2].id]
+
+
+def test_a_stopping_sender_hands_back_what_it_did_not_attempt(db):
+    add_jobs(db, 3)
+    stop = threading.Event()
+    stop.set()
+    config = DeliveryConfig(secret_key="k" * 20, public_url="http://x.example")
+    assert deliver_due(db, config, clock=lambda: NOW, stop=stop) == 3
+    with db.connect() as conn:
+        jobs = OutboxStore.list(conn)
+    assert all(j.status is OutboxStatus.PENDING and j.attempts == 0 for j in jobs)

@@ -296,9 +296,11 @@ def deliver_due(
     *,
     clock: Callable[[], datetime] = utcnow,
     http: httpx.Client | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Claim one batch of due jobs and attempt each; returns how many were claimed.
-    ``http`` is the client for webhook calls (default: one for this batch)."""
+    ``http`` is the client for webhook calls (default: one for this batch). When ``stop`` is
+    set midway, the jobs not yet attempted are handed back at once."""
     now = clock()
     with db.connect() as conn:
         if not OutboxStore.has_due(conn, now=now, kinds=config.kinds):
@@ -307,7 +309,12 @@ def deliver_due(
         jobs = OutboxStore.claim(conn, now=now, limit=config.batch_size,
                                  lease_seconds=config.lease_seconds, kinds=config.kinds)
     with contextlib.nullcontext(http) if http is not None else httpx.Client() as client:
-        for job in jobs:
+        for index, job in enumerate(jobs):
+            if stop is not None and stop.is_set():
+                with transaction(db) as conn:
+                    for rest in jobs[index:]:
+                        OutboxStore.postpone(conn, rest.id, when=rest.next_attempt_at)
+                break
             _attempt(db, config, job, clock(), client)
     return len(jobs)
 
@@ -349,7 +356,7 @@ class DeliveryWorker:
                     if pruned_at is None or time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
                         pruned_at = time.monotonic()
                         prune(self.db, now=utcnow())
-                    claimed = deliver_due(self.db, self.config, http=http)
+                    claimed = deliver_due(self.db, self.config, http=http, stop=self._stop)
                 except Exception:  # noqa: BLE001 - the sender must outlive a bad row or DB blip
                     log.exception("delivery round failed")
                     claimed = 0
