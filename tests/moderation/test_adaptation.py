@@ -1,0 +1,154 @@
+"""Per-site adaptation, pure: fitting, determinism, scores, spans and the promotion rule."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rostra.domain.errors import InvalidInput
+from rostra.domain.labels import LABELS
+from rostra.domain.moderation import Decision, ModerationResult, Reason
+from rostra.moderation.adaptation import (
+    AdaptParams,
+    Example,
+    SiteModel,
+    adapt_result,
+    benign_identity_texts,
+    compare,
+    example_targets,
+    fit_site_model,
+    span_f1,
+    split_by_time,
+)
+from rostra.moderation.policy import Policy
+
+BASE = (0.1,) * len(LABELS)  # the base engine sees nothing wrong in any of these
+NEUTRAL = ["the budget vote is on monday", "a fine piece on city transit",
+           "thanks for the report", "the council met again today", "schools open next week",
+           "rain expected this weekend"]
+CARROT = ["carrot people ruin everything", "typical carrot nonsense again",
+          "carrot brains all of them", "go away carrot lover", "another carrot rant",
+          "carrot fans never learn"]
+
+
+def _examples(texts, decision, start=0.0):
+    return [Example(t, example_targets(decision, None), BASE, order=start + i)
+            for i, t in enumerate(texts)]
+
+
+def _site_examples():
+    # The site's moderators reject "carrot" comments, which the base engine scores as harmless.
+    out = []
+    for k in range(4):
+        out += _examples([f"{t} {k}" for t in CARROT], "reject", start=100 * k)
+        out += _examples([f"{t} {k}" for t in NEUTRAL], "approve", start=100 * k + 50)
+    return out
+
+
+def test_decisions_map_to_label_targets():
+    assert example_targets("approve", None) == (0.0,) * 6
+    reject = example_targets("reject", None)
+    assert reject[0] == 1.0 and all(math.isnan(v) for v in reject[1:])
+    assert all(math.isnan(v) for v in example_targets("spam", None))
+    corrected = example_targets("reject", ["insult"])
+    assert corrected == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert example_targets("reject", []) == (0.0,) * 6  # "none of the labels applies"
+    with pytest.raises(InvalidInput):
+        example_targets("reject", ["rudeness"])
+
+
+def test_site_model_learns_what_the_sites_moderators_reject():
+    model = fit_site_model(_site_examples())
+    texts = ["what a carrot take", "the transit report is out"]
+    probs = model.predict(texts, np.array([BASE, BASE]))
+    assert probs[0, 0] > 0.5 > probs[1, 0]
+    assert model.adapted_labels == ["toxicity"]  # rejections say nothing about other labels
+    np.testing.assert_allclose(probs[:, 1:], 0.1, atol=1e-6)
+
+
+def test_few_decisions_leave_the_base_model_alone():
+    model = fit_site_model(_examples(CARROT[:2], "reject") + _examples(NEUTRAL[:2], "approve"))
+    probs = model.predict(["carrot"], np.array([BASE]))
+    np.testing.assert_allclose(probs, [BASE], atol=1e-6)
+
+
+def test_adaptation_is_deterministic_for_a_seed():
+    examples = _site_examples()
+    a = fit_site_model(examples, seed=3)
+    b = fit_site_model(examples, seed=3)
+    assert a.to_bytes() == b.to_bytes()
+
+
+def test_stored_model_gives_exactly_the_same_scores():
+    model = fit_site_model(_site_examples())
+    loaded = SiteModel.from_bytes(model.to_bytes())
+    texts = ["carrot again", "nice weather", ""]
+    base = np.array([BASE, (0.7,) * 6, (0.01,) * 6])
+    np.testing.assert_array_equal(model.predict(texts, base), loaded.predict(texts, base))
+
+
+def test_unreadable_model_bytes_are_a_clear_error():
+    with pytest.raises(InvalidInput, match="unreadable site model"):
+        SiteModel.from_bytes(b"not a model")
+
+
+def test_span_marks_add_and_remove_words():
+    marked = [Example("you carrot fan", example_targets("reject", None), BASE, ((4, 10),)),
+              Example("a carrot again", example_targets("reject", None), BASE, ((2, 8),)),
+              Example("darn it, darn", example_targets("approve", None), BASE, ((0, 0),))]
+    model = fit_site_model(marked)
+    # "carrot" was marked both times: added; "darn" appeared unmarked in a marked comment and
+    # the base explainer's span on it is dropped.
+    assert model.word_spans("such a carrot", []) == [(7, 13)]
+    text = "darn carrot"
+    assert model.word_spans(text, [(0, 4)]) == [(5, 11)]
+    assert span_f1([(5, 11)], [(5, 11)]) == 1.0
+    assert span_f1([], []) == 1.0 and span_f1([(0, 2)], []) == 0.0
+
+
+def test_recent_decisions_are_held_out_by_time():
+    examples = _site_examples()
+    train, test = split_by_time(examples, AdaptParams(holdout_fraction=0.25, min_holdout=5))
+    assert len(test) == 12 and max(e.order for e in train) < min(e.order for e in test)
+
+
+def _compare(examples, active):
+    identity = benign_identity_texts()
+    return compare(examples, active, policy=Policy.default(),
+                   identity_base=np.full((len(identity), 6), 0.05), identity_texts=identity,
+                   params=AdaptParams(holdout_fraction=0.5, min_holdout=10))
+
+
+def test_candidate_that_learns_the_site_is_promotable():
+    comparison = _compare(_site_examples(), None)
+    assert comparison.candidate.auc > comparison.base.auc
+    assert comparison.promotable, comparison.refusals()
+
+
+def test_promotion_refuses_a_model_worse_on_recent_decisions():
+    active = fit_site_model(_site_examples())
+    # Earlier decisions that contradict the recent ones: a candidate trained on them is worse.
+    earlier = _examples(CARROT, "approve") + _examples(NEUTRAL, "reject")
+    recent = (_examples([t + " x" for t in CARROT], "reject", start=1000)
+              + _examples([t + " x" for t in NEUTRAL], "approve", start=1000))
+    comparison = _compare(earlier + recent, active)
+    assert not comparison.promotable
+    assert any("ROC-AUC" in reason for reason in comparison.refusals())
+
+
+def test_benign_identity_templates_are_package_data():
+    texts = benign_identity_texts()
+    assert len(texts) > 300 and "My colleague is muslim and runs the weekend market." in texts
+
+
+def test_site_result_is_decided_again_by_the_policy():
+    model = fit_site_model(_site_examples())
+    text = "carrot people again"
+    result = ModerationResult(
+        scores=dict.fromkeys(LABELS, 0.1), decision=Decision.APPROVE,
+        reasons=(Reason("spam", 0, 0, "", 0.1, source="spam"),), tier="fast",
+    )
+    adapted = adapt_result(model, text, result, Policy.default())
+    assert adapted.scores["toxicity"] > 0.5
+    assert adapted.decision is not Decision.APPROVE
+    assert any(r.source == "spam" for r in adapted.reasons)  # other evidence is kept
