@@ -131,7 +131,7 @@ TRAINING_SOURCES: dict[str, float] = {
     "olid": 1.0,
     "toxigen": 2.0,
     "wiki_context": 1.0,
-    "identity_mentions": 3.0,
+    "identity_mentions": 1.0,
 }
 
 _SPAN_TYPES = {
@@ -514,8 +514,7 @@ IDENTITY_TERMS: tuple[str, ...] = (
     "latina", "mexican", "european", "american", "canadian", "middle eastern", "arab",
     "muslim", "jewish", "christian", "catholic", "protestant", "buddhist", "hindu", "sikh",
     "atheist", "immigrant", "refugee", "deaf", "blind", "disabled", "autistic", "elderly",
-    "old", "young", "teenage", "female", "male", "woman", "man", "latinx", "taoist",
-    "paralyzed", "middle aged", "older", "younger", "millennial",
+    "old", "young", "teenage", "female", "male", "woman", "man",
 )  # fmt: skip
 
 _MENTION_TEMPLATES: tuple[str, ...] = (
@@ -535,18 +534,6 @@ _MENTION_TEMPLATES: tuple[str, ...] = (
     "I grew up {t} in a small town.",
     "Being {t} is part of who I am.",
     "The {t} choir sang beautifully at the concert.",
-    # Short mentions: a group's name on its own is not an attack (Dixon et al. 2018 add such
-    # non-toxic examples to stop a model from learning identity terms as toxic).
-    "{t}",
-    "{t} people",
-    "a {t} person",
-    "my {t} friends",
-    "we are {t}",
-    "{t} rights",
-    "the {t} community",
-    "proud {t}",
-    "{T} people are welcome here.",
-    "Our {t} neighbours",
 )
 
 _GROUP_SENTENCES: tuple[str, ...] = (
