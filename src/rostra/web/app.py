@@ -16,6 +16,7 @@ from rostra.config import Settings
 from rostra.storage.database import make_engine
 from rostra.web import admin, auth
 from rostra.web.admin import webhooks as admin_webhooks
+from rostra.web.api import adaptation as site_learning
 from rostra.web.api import comments, live, moderation, notifications, threads, webhooks
 from rostra.web.embed import views as embed
 from rostra.web.errors import install_error_handlers
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(moderation.router)
+    app.include_router(site_learning.router)
     admin.install(app)  # the moderators' workspace at /moderate
     app.include_router(live.router)
     app.include_router(embed.router)

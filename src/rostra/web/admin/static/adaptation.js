@@ -1,0 +1,119 @@
+// Per-site learning in the workspace: label corrections and word marks on the comment card,
+// and the learning panel of the site settings page (see templates/_adaptation.html).
+(function () {
+  "use strict";
+  if (window.rostraAdaptation) return; // the script may be included once per card
+  window.rostraAdaptation = true;
+
+  function post(url, csrf, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body || {}),
+    }).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) throw new Error((data && (data.detail || data.title)) || r.statusText);
+        return data;
+      });
+    });
+  }
+
+  function offsetsIn(element, range) {
+    var before = document.createRange();
+    before.selectNodeContents(element);
+    before.setEnd(range.startContainer, range.startOffset);
+    var start = before.toString().length;
+    return [start, start + range.toString().length];
+  }
+
+  function setUpMarks(form) {
+    var spans = [];
+    var card = document.getElementById(form.dataset.card);
+    var text = card && card.querySelector(".text");
+    var shown = form.querySelector(".adapt-spans");
+    var status = form.querySelector(".adapt-status");
+    form.querySelector(".adapt-mark-words").addEventListener("click", function () {
+      var sel = window.getSelection();
+      if (!text || !sel || sel.rangeCount === 0 || sel.isCollapsed) {
+        shown.textContent = "Select words in the comment first.";
+        return;
+      }
+      var range = sel.getRangeAt(0);
+      if (!text.contains(range.startContainer) || !text.contains(range.endContainer)) {
+        shown.textContent = "Select words inside the comment text.";
+        return;
+      }
+      spans.push(offsetsIn(text, range));
+      var whole = text.textContent;
+      shown.textContent = "Marked: " + spans.map(function (s) {
+        return "“" + whole.slice(s[0], s[1]) + "”";
+      }).join(", ");
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var labels = Array.prototype.map.call(
+        form.querySelectorAll("input[name=label]:checked"), function (i) { return i.value; });
+      var none = form.querySelector("input[name=none]").checked;
+      var body = { labels: none ? [] : (labels.length ? labels : null),
+                   spans: spans.length ? spans : null };
+      post(form.dataset.url, form.dataset.csrf, body).then(function () {
+        status.textContent = "Saved: the next training will use it.";
+      }).catch(function (e) { status.textContent = "Not saved: " + e.message; });
+    });
+  }
+
+  function fmt(v, percent) {
+    if (v === null || v === undefined) return "–";
+    return percent ? (100 * v).toFixed(1) + " %" : v.toFixed(3);
+  }
+
+  function loadPanel(panel) {
+    var summary = panel.querySelector(".adapt-summary");
+    var table = panel.querySelector(".adapt-table");
+    fetch(panel.dataset.url + "/status", { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (s) {
+        var gain = s.estimated_gain;
+        summary.textContent = s.decisions + " decisions so far. Active: " +
+          (s.active_version ? "site model v" + s.active_version : "the base engine") +
+          (s.shadow_version ? "; in shadow: v" + s.shadow_version : "") +
+          (gain ? "; estimated gain: ROC-AUC " + (gain.auc >= 0 ? "+" : "") + gain.auc.toFixed(3) : "");
+        var newest = s.models[0];
+        var body = table.querySelector("tbody");
+        body.textContent = "";
+        if (!newest) return;
+        var m = newest.metrics;
+        var rows = [["base engine", m.base]];
+        if (m.active) rows.push(["active (v" + m.against + ")", m.active]);
+        rows.push(["v" + newest.version + " (" + newest.status + ")", m.candidate]);
+        rows.forEach(function (row) {
+          var tr = document.createElement("tr");
+          var cells = [row[0], fmt(row[1].auc), fmt(row[1].agreement, true),
+                       fmt(row[1].identity_fpr, true), fmt(row[1].span_f1)];
+          cells.forEach(function (c, i) {
+            var td = document.createElement(i === 0 ? "th" : "td");
+            td.textContent = c;
+            tr.appendChild(td);
+          });
+          body.appendChild(tr);
+        });
+        table.hidden = false;
+      })
+      .catch(function () { summary.textContent = "Learning status unavailable."; });
+    panel.querySelectorAll(".adapt-action").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var status = panel.querySelector(".adapt-status");
+        status.textContent = "Working…";
+        post(panel.dataset.url + "/" + button.dataset.action, panel.dataset.csrf)
+          .then(function () { status.textContent = "Done."; loadPanel(panel); })
+          .catch(function (e) { status.textContent = e.message; });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.adapt-marks").forEach(setUpMarks);
+    document.querySelectorAll(".adapt-panel").forEach(loadPanel);
+  });
+})();
