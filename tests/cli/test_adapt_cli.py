@@ -1,0 +1,58 @@
+"""rostra adapt: status, promote and rollback of site models, and clear refusals."""
+
+import pytest
+from click.testing import CliRunner
+from tests.factories import NOW, make_site
+
+from rostra.cli import main
+from rostra.moderation.adaptation import fit_site_model
+from rostra.storage import migrations
+from rostra.storage.database import transaction
+from rostra.storage.site_models import SiteModelStore
+
+
+@pytest.fixture
+def rostra(database_url, db, monkeypatch):
+    for name in ("ROSTRA_CONFIG", "ROSTRA_SECRET_KEY", "ROSTRA_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    migrations.ensure_schema(db)
+    env = {"ROSTRA_DATABASE_URL": database_url, "ROSTRA_DEV_MODE": "1"}
+
+    def run(*args):
+        result = CliRunner().invoke(main, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert "Traceback" not in result.output
+        return result
+
+    return run
+
+
+def _store(db, site, metrics):
+    with transaction(db) as conn:
+        SiteModelStore.add(conn, site_id=site.id, artifact=fit_site_model([]).to_bytes(),
+                           metrics=metrics, examples=0, now=NOW)
+
+
+def test_status_promote_and_rollback(rostra, db):
+    site = make_site(db, "news")
+    assert "0 decisions; active model: base engine" in rostra("adapt", "status", "--site",
+                                                              "news").output
+    _store(db, site, {"promotable": True, "refusals": [], "against": None})
+    assert "model v1 is active" in rostra("adapt", "promote", "--site", "news").output
+    assert "v1" in rostra("adapt", "status", "--site", "news").output
+    assert "the base engine is active again" in rostra("adapt", "rollback", "--site",
+                                                       "news").output
+
+
+def test_refusals_are_one_clear_line(rostra, db):
+    site = make_site(db, "news")
+    result = rostra("adapt", "rollback", "--site", "news")
+    assert result.exit_code == 1 and "no active site model" in result.output
+    _store(db, site, {"promotable": False, "refusals": ["ROC-AUC 0.6 is not above 0.7"],
+                      "against": None})
+    result = rostra("adapt", "promote", "--site", "news")
+    assert result.exit_code == 1 and "ROC-AUC 0.6 is not above 0.7" in result.output
+    result = rostra("adapt", "status", "--site", "nowhere")
+    assert result.exit_code == 1 and "Error" in result.output
+    assert rostra("adapt").exit_code == 2  # no site named
