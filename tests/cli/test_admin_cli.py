@@ -15,7 +15,13 @@ from rostra.actions import accounts
 from rostra.cli import main
 from rostra.domain.sites import Premoderation
 from rostra.storage import migrations
-from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
+from rostra.storage.accounts import (
+    ModeratorStore,
+    SiteKeyStore,
+    StaffSsoStore,
+    TokenStore,
+    UserStore,
+)
 from rostra.storage.database import transaction
 from rostra.storage.sites import SiteStore
 from rostra.storage.tables import api_tokens, users
@@ -269,3 +275,19 @@ def test_unreachable_database_is_one_line(monkeypatch):
 def test_unsafe_settings_are_reported_in_one_line(rostra):
     result = rostra("site", "list", env_extra={"ROSTRA_DEV_MODE": "0"})
     fails(result, "ROSTRA_SECRET_KEY is still the placeholder")
+
+
+def test_user_set_maps_and_unmaps_sso_subjects(rostra, db):
+    ok(rostra("site", "add", "herald", "--name", "H"))
+    ok(rostra("user", "add", "maria", "--role", "moderator", "--site", "herald",
+              "--password-stdin", input=PASSWORD))
+    ok(rostra("user", "set", "maria", "--sso-sub", "herald:staff-7"))
+    with db.connect() as conn:
+        herald = SiteStore.get_by_slug(conn, "herald")
+        maria = UserStore.get_by_username(conn, "maria")
+        assert StaffSsoStore.subjects_of(conn, maria.id) == [(herald.id, "staff-7")]
+    fails(rostra("user", "set", "maria", "--sso-sub", "staff-7"), "SLUG:SUBJECT")
+    fails(rostra("user", "set", "maria", "--sso-sub", "nope:staff-7"), "no site")
+    ok(rostra("user", "set", "maria", "--remove-sso-sub", "herald:staff-7"))
+    with db.connect() as conn:
+        assert StaffSsoStore.subjects_of(conn, maria.id) == []

@@ -20,7 +20,13 @@ from rostra.domain.accounts import KeyAlgorithm, SiteKey, User
 from rostra.domain.comments import Role
 from rostra.domain.errors import InvalidInput, Unauthenticated
 from rostra.domain.identity import Staff
-from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
+from rostra.storage.accounts import (
+    ModeratorStore,
+    SiteKeyStore,
+    StaffSsoStore,
+    TokenStore,
+    UserStore,
+)
 from rostra.storage.database import transaction
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.sites import SiteStore
@@ -235,17 +241,29 @@ def update_user(
     add_sites: Iterable[str] = (),
     remove_sites: Iterable[str] = (),
     disabled: bool | None = None,
+    add_sso_subjects: Iterable[tuple[str, str]] = (),
+    remove_sso_subjects: Iterable[tuple[str, str]] = (),
     now: datetime | None = None,
 ) -> Staff:
-    """Give or take sites, or disable/enable the account (disabling ends its sessions)."""
+    """Give or take sites, map (site slug, SSO subject) pairs to the account, or
+    disable/enable it (disabling ends its sessions)."""
     now = now or _now()
     with transaction(engine) as conn:
         user = UserStore.get_by_username(conn, username)
         before = staff_for(conn, user)
+        sso_before = StaffSsoStore.subjects_of(conn, user.id)
         for slug in add_sites:
             ModeratorStore.add(conn, SiteStore.get_by_slug(conn, slug).id, user.id)
         for slug in remove_sites:
             ModeratorStore.remove(conn, SiteStore.get_by_slug(conn, slug).id, user.id)
+        for slug, subject in add_sso_subjects:
+            subject = subject.strip()
+            if not subject or len(subject) > 255:
+                raise InvalidInput("an SSO subject is 1 to 255 characters", field="sso_sub")
+            StaffSsoStore.link(conn, SiteStore.get_by_slug(conn, slug).id, subject, user.id)
+        for slug, subject in remove_sso_subjects:
+            StaffSsoStore.unlink(conn, SiteStore.get_by_slug(conn, slug).id, subject.strip(),
+                                 user.id)
         if disabled is not None and disabled != user.disabled:
             UserStore.set_disabled(conn, user.id, disabled)
             if disabled:
@@ -254,7 +272,24 @@ def update_user(
         after = staff_for(conn, after_user)
         ReviewStore.log(
             conn, site_id=None, action="user.update", actor="admin", now=now,
-            before={"site_ids": sorted(before.site_ids), "disabled": user.disabled},
-            after={"site_ids": sorted(after.site_ids), "disabled": after_user.disabled},
+            before={"site_ids": sorted(before.site_ids), "disabled": user.disabled,
+                    "sso_subjects": [list(p) for p in sso_before]},
+            after={"site_ids": sorted(after.site_ids), "disabled": after_user.disabled,
+                   "sso_subjects": [list(p) for p in StaffSsoStore.subjects_of(conn, user.id)]},
         )
         return after
+
+
+def sso_staff_user(conn: Connection, site_id: int, subject: str) -> User:
+    """The staff account a site's verified SSO subject logs in as.
+
+    Unauthenticated unless the subject is mapped on this site to an enabled account that
+    still moderates the site (or is an admin): a publisher's token cannot grant more.
+    """
+    user_id = StaffSsoStore.user_id_for(conn, site_id, subject)
+    if user_id is None:
+        raise Unauthenticated("this account is not a moderator here")
+    user = UserStore.get(conn, user_id)
+    if user.disabled or not staff_for(conn, user).can_moderate(site_id):
+        raise Unauthenticated("this account is not a moderator here")
+    return user

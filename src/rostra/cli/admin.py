@@ -306,18 +306,33 @@ def user_list() -> None:
 @click.option("--remove-site", multiple=True, metavar="SLUG", help="Stop moderating a site.")
 @click.option("--disable/--enable", "disabled", default=None,
               help="Lock the account (its sessions and tokens stop working) or unlock it.")
+@click.option("--sso-sub", multiple=True, metavar="SLUG:SUBJECT",
+              help="Let the site's SSO subject (the token's 'sub') log in as this user.")
+@click.option("--remove-sso-sub", multiple=True, metavar="SLUG:SUBJECT",
+              help="Stop letting that SSO subject log in as this user.")
 @_friendly
 def user_set(username: str, add_site: tuple[str, ...], remove_site: tuple[str, ...],
-             disabled: bool | None) -> None:
-    """Change which sites a moderator moderates, or lock the account."""
+             disabled: bool | None, sso_sub: tuple[str, ...],
+             remove_sso_sub: tuple[str, ...]) -> None:
+    """Change which sites a moderator moderates, their SSO log-ins, or lock the account."""
     with _engine() as engine:
         staff = accounts.update_user(engine, username, add_sites=add_site,
-                                     remove_sites=remove_site, disabled=disabled)
+                                     remove_sites=remove_site, disabled=disabled,
+                                     add_sso_subjects=[_site_subject(v) for v in sso_sub],
+                                     remove_sso_subjects=[_site_subject(v)
+                                                          for v in remove_sso_sub])
         with engine.connect() as conn:
             slugs = {s.id: s.slug for s in SiteStore.list_all(conn)}
     where = ", ".join(sorted(slugs[i] for i in staff.site_ids)) or "-"
     state = " (disabled)" if disabled else ""
     click.echo(f"{staff.username}: {staff.role.value} of {where}{state}")
+
+
+def _site_subject(value: str) -> tuple[str, str]:
+    slug, sep, subject = value.partition(":")
+    if not sep or not slug or not subject:
+        raise click.BadParameter(f"{value!r}: write SLUG:SUBJECT, e.g. news:staff-42")
+    return slug, subject
 
 
 @user_group.command("password")

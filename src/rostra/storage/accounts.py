@@ -17,7 +17,13 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from rostra.domain.accounts import ApiToken, KeyAlgorithm, SiteKey, User
 from rostra.domain.comments import Role
 from rostra.domain.errors import Conflict, InvalidInput, NotFound
-from rostra.storage.tables import api_tokens, site_keys, site_moderators, users
+from rostra.storage.tables import (
+    api_tokens,
+    site_keys,
+    site_moderators,
+    staff_sso_subjects,
+    users,
+)
 
 #: Keys valid at once for one site: the current one and the one it replaced.
 MAX_ACTIVE_KEYS = 2
@@ -156,6 +162,48 @@ class ModeratorStore:
             .order_by(users.c.username)
         )
         return [_to_user(r) for r in rows]
+
+
+class StaffSsoStore:
+    """The ``staff_sso_subjects`` table: which staff account a site's SSO subject logs in as."""
+
+    @staticmethod
+    def link(conn: Connection, site_id: int, subject: str, user_id: int) -> None:
+        """Map ``subject`` on the site to the user; a subject maps to one user only."""
+        current = StaffSsoStore.user_id_for(conn, site_id, subject)
+        if current is not None and current != user_id:
+            raise Conflict("this SSO subject already logs in as another user", field="subject")
+        if current is None:
+            conn.execute(insert(staff_sso_subjects).values(site_id=site_id, subject=subject,
+                                                           user_id=user_id))
+
+    @staticmethod
+    def unlink(conn: Connection, site_id: int, subject: str, user_id: int) -> None:
+        conn.execute(
+            delete(staff_sso_subjects).where(
+                staff_sso_subjects.c.site_id == site_id,
+                staff_sso_subjects.c.subject == subject,
+                staff_sso_subjects.c.user_id == user_id,
+            )
+        )
+
+    @staticmethod
+    def user_id_for(conn: Connection, site_id: int, subject: str) -> int | None:
+        return conn.execute(
+            select(staff_sso_subjects.c.user_id).where(
+                staff_sso_subjects.c.site_id == site_id, staff_sso_subjects.c.subject == subject
+            )
+        ).scalar()
+
+    @staticmethod
+    def subjects_of(conn: Connection, user_id: int) -> list[tuple[int, str]]:
+        """(site id, subject) pairs that log in as the user."""
+        rows = conn.execute(
+            select(staff_sso_subjects.c.site_id, staff_sso_subjects.c.subject)
+            .where(staff_sso_subjects.c.user_id == user_id)
+            .order_by(staff_sso_subjects.c.site_id, staff_sso_subjects.c.subject)
+        )
+        return [(r.site_id, r.subject) for r in rows]
 
 
 def hash_token(token: str) -> str:

@@ -121,6 +121,15 @@ site_moderators = Table(
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
 )
 
+# Staff who log in to the workspace with a site's SSO: the publisher's ``sub`` claim names them.
+staff_sso_subjects = Table(
+    "staff_sso_subjects",
+    metadata,
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,
