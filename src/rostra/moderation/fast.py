@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
@@ -171,30 +172,37 @@ class FastScorer:
         """
         self.model  # noqa: B018 - raises ScorerNotLoaded
         assert self._hasher is not None
-        words = self._hasher.words(text)
-        contrib = np.zeros((len(words), len(LABELS)), dtype=np.float32)
-        if not words:
-            return [], contrib
         encoded = text.encode("utf-8", "replace")
-        word_of_byte = np.full(len(encoded) + 1, -1, dtype=np.int64)
-        char_of_byte = char_offsets_of_bytes(text, encoded)
-        byte_of_char = np.searchsorted(char_of_byte, np.arange(len(text) + 1))
-        for i, w in enumerate(words):
-            word_of_byte[byte_of_char[w.start] : byte_of_char[w.end]] = i
-        blocks = self._hasher.blocks([text], positions=True)
+        starts, ends, _hashes = self._hasher.word_bounds(np.frombuffer(encoded, dtype=np.uint8))
+        n_words = starts.shape[0]
+        if n_words == 0:
+            return [], np.zeros((0, len(LABELS)), dtype=np.float32)
+
+        def word_at(byte: np.ndarray) -> np.ndarray:
+            i = np.searchsorted(starts, byte, side="right") - 1
+            inside = (i >= 0) & (byte < ends[np.maximum(i, 0)])
+            return np.where(inside, i, -1)
+
+        blocks = [b for b in self._hasher.blocks([text], positions=True) if b.feats.size]
         norm_sq: dict[str, float] = {}
         for blk in blocks:
             norm_sq[blk.group] = norm_sq.get(blk.group, 0.0) + float(self._idf_sq[blk.feats].sum())
-        for blk in blocks:
-            if blk.feats.size == 0 or blk.pos is None or blk.ends is None:
-                continue
-            values = self._weighted[blk.feats] / (np.sqrt(norm_sq[blk.group]) or 1.0)
-            first = word_of_byte[blk.pos]
-            last = word_of_byte[blk.ends - 1]
-            both = (first >= 0) & (last >= 0) & (first != last)
-            share = np.where(both, 0.5, 1.0)[:, None]
-            ok = first >= 0
-            np.add.at(contrib, first[ok], values[ok] * share[ok])
-            ok = (last >= 0) & (last != first)
-            np.add.at(contrib, last[ok], values[ok] * share[ok])
-        return [(w.start, w.end) for w in words], contrib
+        feats = np.concatenate([b.feats for b in blocks])
+        pos = np.concatenate([b.pos for b in blocks if b.pos is not None])
+        end = np.concatenate([b.ends for b in blocks if b.ends is not None])
+        scale = np.concatenate(
+            [np.full(b.feats.shape[0], 1.0 / (np.sqrt(norm_sq[b.group]) or 1.0)) for b in blocks]
+        )
+        first, last = word_at(pos), word_at(end - 1)
+        share = np.where((first >= 0) & (last >= 0) & (first != last), 0.5, 1.0) * scale
+        take_first = first >= 0
+        take_last = (last >= 0) & (last != first)
+        occurrence = np.arange(feats.shape[0])
+        rows = np.concatenate([first[take_first], last[take_last]])
+        cols = np.concatenate([occurrence[take_first], occurrence[take_last]])
+        vals = np.concatenate([share[take_first], share[take_last]])
+        spread = sp.csr_matrix((vals, (rows, cols)), shape=(n_words, feats.shape[0]))
+        contrib = np.asarray(spread @ self._weighted[feats], dtype=np.float32)
+        char_of_byte = char_offsets_of_bytes(text, encoded)
+        offsets = list(zip(char_of_byte[starts].tolist(), char_of_byte[ends].tolist(), strict=True))
+        return offsets, contrib

@@ -148,7 +148,7 @@ class NgramHasher:
         return out
 
     @staticmethod
-    def _word_bounds(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def word_bounds(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end byte offsets of words, and each word's hash."""
         is_w = _WORD_BYTE[b]
         edges = np.diff(np.concatenate(([False], is_w, [False])).astype(np.int8))
@@ -175,7 +175,7 @@ class NgramHasher:
         return feats
 
     def _words(self, b: np.ndarray, seps: np.ndarray, n: int, positions: bool) -> list[Block]:
-        starts, ends, hashes = self._word_bounds(b)
+        starts, ends, hashes = self.word_bounds(b)
         wdoc = np.searchsorted(seps, starts)  # text index of each word
         same = wdoc[:-1] == wdoc[1:]
         uni = Block(
@@ -253,7 +253,7 @@ class NgramHasher:
         """The words of one text with character offsets, unigram feature and hash."""
         encoded = text.encode("utf-8", "replace")
         b = np.frombuffer(encoded, dtype=np.uint8)
-        starts, ends, hashes = self._word_bounds(b)
+        starts, ends, hashes = self.word_bounds(b)
         feats = self._unigrams(hashes)
         char_of_byte = char_offsets_of_bytes(text, encoded)
         return [
