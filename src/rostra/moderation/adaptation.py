@@ -139,11 +139,13 @@ def example_targets(decision: str, corrections: Sequence[str] | None) -> tuple[f
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
-    return np.log(p / (1.0 - p))
+    out: np.ndarray = np.log(p / (1.0 - p))
+    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    return out
 
 
 def _words(text: str) -> list[tuple[int, int, str]]:
@@ -176,7 +178,7 @@ class SiteModel:
     def logits(self, texts: Sequence[str], base: np.ndarray) -> np.ndarray:
         """Site logits (n, 6) from raw texts and the base probabilities (n, 6)."""
         base = np.asarray(base, dtype=np.float64).reshape(len(texts), len(LABELS))
-        z = _logit(base) @ self.base_weight + self.bias
+        z: np.ndarray = _logit(base) @ self.base_weight + self.bias
         if not texts or not any(c.size for c in self.cols):
             return z
         x = self.hasher().transform(_normalised(texts))
