@@ -322,7 +322,8 @@ def fmt_ms(seconds: float | None) -> str:
 def fmt_result(result: WrkResult | None) -> str:
     if result is None:
         return f"{'skipped':>9} {'':>7} {'':>7} {'':>7}"
-    return (f"{result.rps:9.1f} {fmt_ms(result.p50):>7} {fmt_ms(result.p99):>7} "
+    rps = f"{result.rps:9.1f}" if result.rps >= 10 else f"{result.rps:9.2f}"
+    return (f"{rps} {fmt_ms(result.p50):>7} {fmt_ms(result.p99):>7} "
             f"{fmt_ms(result.cpu_ms / 1000 if result.cpu_ms is not None else None):>7}")
 
 
