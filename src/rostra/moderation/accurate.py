@@ -43,6 +43,8 @@ class AccurateScorer:
         self._a = np.ones(len(LABELS), dtype=np.float32)
         self._b = np.zeros(len(LABELS), dtype=np.float32)
         self.max_length = 128
+        #: Identifies the loaded model in signals ("minilm-l6-int8-<training run key>").
+        self.version = self.name
 
     def get_params(self) -> dict[str, Any]:
         model_dir = None if self.model_dir is None else str(self.model_dir)
@@ -68,28 +70,40 @@ class AccurateScorer:
                 "`rostra train --tier accurate`",
                 field="model_dir",
             )
-        config = json.loads(files["config.json"].read_text(encoding="utf-8"))
-        if tuple(config.get("labels", ())) != LABELS:
-            raise InvalidInput(f"{files['config.json']} was trained for other labels")
-        self.max_length = int(config.get("max_length", 128))
-        calibration = folder / "calibration.json"
-        if calibration.is_file():
-            per_label = json.loads(calibration.read_text(encoding="utf-8"))["labels"]
-            self._a = np.array([per_label[x]["a"] for x in LABELS], dtype=np.float32)
-            self._b = np.array([per_label[x]["b"] for x in LABELS], dtype=np.float32)
-
-        tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(self.max_length)
-        options = ort.SessionOptions()
-        if self.threads is not None:
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(files["model.onnx"]), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            config = json.loads(files["config.json"].read_text(encoding="utf-8"))
+            if tuple(config.get("labels", ())) != LABELS:
+                raise InvalidInput(f"{files['config.json']} was trained for other labels")
+            max_length = int(config.get("max_length", 128))
+            a, b = self._a, self._b
+            calibration = folder / "calibration.json"
+            if calibration.is_file():
+                per_label = json.loads(calibration.read_text(encoding="utf-8"))["labels"]
+                a = np.array([per_label[x]["a"] for x in LABELS], dtype=np.float32)
+                b = np.array([per_label[x]["b"] for x in LABELS], dtype=np.float32)
+            tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length)
+            options = ort.SessionOptions()
+            if self.threads is not None:
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(
+                str(files["model.onnx"]), options, providers=["CPUExecutionProvider"]
+            )
+        except InvalidInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime/tokenizers raise their own types
+            raise InvalidInput(
+                f"accurate model in {folder} is unreadable ({type(exc).__name__}: {exc}); "
+                "rebuild it with `rostra train --tier accurate`",
+                field="model_dir",
+            ) from exc
+        self.max_length, self._a, self._b = max_length, a, b
+        self.version = f"minilm-l6-int8-{config.get('run_key', 'unknown')}"
         self._tokenizer = tokenizer
+        self._session = session
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), 6)`` in :data:`LABELS` order."""
