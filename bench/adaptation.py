@@ -6,7 +6,8 @@ decides every comment the model holds and a random sample (``--sample``) of the 
 according to the gold label. The site model is re-adapted every ``--every`` decisions. After
 0, 100, 200, 400 and 800 decisions the script prints ROC-AUC and agreement (the policy's
 hold/reject flag against the gold label) on the comments that have not arrived yet, for the
-base engine and the adapted one.
+base engine, the newest site model, and the promoted one (the model the site runs: a new model
+replaces it only when it wins the held-out-by-time comparison, as ``rostra adapt promote``).
 
 Evaluation-only sets (sfu_ctc, ruddit, kaggle_insults) are read at run time from the data
 folder and never shipped. With ``--spans`` it also simulates span marks on the Toxic Spans test
@@ -24,6 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,8 @@ from rostra.moderation.adaptation import (
     AdaptParams,
     Example,
     SiteModel,
+    benign_identity_texts,
+    compare,
     example_targets,
     fit_site_model,
     flags,
@@ -53,6 +57,11 @@ def _base_scorer(model_dir: Path | None):  # type: ignore[no-untyped-def]
     return scorer
 
 
+def _base_probs(scorer: Any, texts: list[str]) -> np.ndarray:
+    normalised = [normalize(t, with_offsets=False).text for t in texts]
+    return np.asarray(scorer.score(normalised), dtype=np.float64)
+
+
 def simulate(
     texts: list[str],
     gold: np.ndarray,
@@ -63,14 +72,19 @@ def simulate(
     seed: int,
     sample: float,
     every: int,
-) -> list[tuple[int, int, float | None, float | None, float | None, float | None, float]]:
-    """Rows (decisions, unseen, base AUC, adapted AUC, base agreement, adapted agreement,
-    seconds of the last adaptation)."""
+    identity_base: np.ndarray,
+) -> list[tuple[Any, ...]]:
+    """Rows (decisions, unseen, AUC of base / newest / promoted model, agreement of the same
+    three, seconds of the last adaptation). The promoted model is what the site runs: a new
+    model replaces it only when it wins the held-out comparison (``rostra adapt promote``)."""
+    identity = benign_identity_texts()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
     draws = rng.random(len(texts))
-    model: SiteModel | None = None
-    probs = base.copy()
+    model: SiteModel | None = None  # the newest site model
+    active: SiteModel | None = None  # the one the promotion rule let through
+    probs = base.copy()  # scores of the newest model
+    live = base.copy()  # scores of the active model: these decide what is held
     decided: list[Example] = []
     out = []
     fit_seconds = 0.0
@@ -79,13 +93,18 @@ def simulate(
     def checkpoint(position: int) -> None:
         rest = order[position:]
         y = gold[rest]
+        def agree(p: np.ndarray) -> float | None:
+            return float(np.mean(flags(policy, p[rest]) == (y == 1))) if len(rest) else None
+
         out.append((
             len(decided),
             len(rest),
             roc_auc(y, base[rest, TOX]),
             roc_auc(y, probs[rest, TOX]),
-            float(np.mean(flags(policy, base[rest]) == (y == 1))) if len(rest) else None,
-            float(np.mean(flags(policy, probs[rest]) == (y == 1))) if len(rest) else None,
+            roc_auc(y, live[rest, TOX]),
+            agree(base),
+            agree(probs),
+            agree(live),
             fit_seconds,
         ))
 
@@ -95,17 +114,24 @@ def simulate(
             wanted.pop(0)
         if not wanted:
             break
-        held = bool(flags(policy, probs[i : i + 1])[0])
+        held = bool(flags(policy, live[i : i + 1])[0])
         if not (held or draws[i] < sample):
             continue
         decision = "reject" if gold[i] == 1 else "approve"
         decided.append(Example(texts[i], example_targets(decision, None), tuple(base[i])))
         if len(decided) % every == 0:
             started = time.perf_counter()
+            comparison = compare(
+                decided, active, policy=policy, identity_base=identity_base,
+                identity_texts=identity, params=params, seed=seed,
+            )
             model = fit_site_model(decided, params, seed=seed)
             fit_seconds = time.perf_counter() - started
             rest = order[position + 1 :]
             probs[rest] = model.predict([texts[k] for k in rest], base[rest])
+            if comparison.promotable:
+                active = model
+                live[rest] = probs[rest]
     return out
 
 
@@ -122,18 +148,19 @@ def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptPa
     if args.max_rows and len(texts) > args.max_rows:
         keep = np.random.default_rng(args.seed).permutation(len(texts))[: args.max_rows]
         texts, gold = [texts[k] for k in keep], gold[keep]
-    normalised = [normalize(t, with_offsets=False).text for t in texts]
-    base = np.asarray(scorer.score(normalised), dtype=np.float64)  # type: ignore[attr-defined]
+    base = _base_probs(scorer, texts)
+    identity_base = _base_probs(scorer, benign_identity_texts())
     rows = simulate(
         texts, gold, base, params=params, policy=Policy.default(), seed=args.seed,
-        sample=args.sample, every=args.every,
+        sample=args.sample, every=args.every, identity_base=identity_base,
     )
     print(f"\n{name}: {len(texts)} comments, {gold.mean():.1%} toxic; sample={args.sample}, "
           f"re-adapt every {args.every} decisions, seed {args.seed}")
-    print(" decisions  unseen  AUC base  AUC adapted  agree base  agree adapted  fit s")
-    for d, unseen, ab, aa, gb, ga, secs in rows:
-        print(f" {d:9d}  {unseen:6d}  {_fmt(ab):>8}  {_fmt(aa):>11}  {_fmt(gb):>10}  "
-              f"{_fmt(ga):>13}  {secs:5.2f}")
+    print(" decisions  unseen | AUC: base  newest  promoted | agreement: base  newest  promoted"
+          " | fit s")
+    for d, unseen, ab, an, ap, gb, gn, gp, secs in rows:
+        print(f" {d:9d}  {unseen:6d} |      {_fmt(ab)}   {_fmt(an)}     {_fmt(ap)} |"
+              f"            {_fmt(gb)}   {_fmt(gn)}     {_fmt(gp)} | {secs:5.1f}")
     if len(rows) < len(CHECKPOINTS):
         print(f" (the stream ended after {rows[-1][0] if rows else 0} decisions)")
 
