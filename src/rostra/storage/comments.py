@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import CommentNotFound, Conflict
@@ -96,6 +96,15 @@ def _tally(status: CommentStatus) -> tuple[int, int]:
     return (1 if status is _PUBLISHED else 0, 1 if status in _REJECTED else 0)
 
 
+# Built once: values go in as parameters (building a statement costs ~4x executing it).
+_INSERT_COMMENT = insert(comments).returning(comments.c.id)
+_COUNT_AUTHOR_COMMENT = (
+    update(authors)
+    .where(authors.c.id == bindparam("b_author"))
+    .values(comment_count=authors.c.comment_count + 1, last_seen_at=bindparam("b_now"))
+)
+
+
 class CommentStore:
     @staticmethod
     def get(conn: Connection, comment_id: int, *, site_id: int | None = None) -> Comment:
@@ -135,39 +144,33 @@ class CommentStore:
     ) -> Comment:
         """Insert a comment and count it; returns the stored comment."""
         root_id = None if parent is None else (parent.root_id or parent.id)
-        result = conn.execute(
-            insert(comments).values(
-                site_id=site_id,
-                story_id=story_id,
-                parent_id=None if parent is None else parent.id,
-                root_id=root_id,
-                depth=0 if parent is None else parent.depth + 1,
-                author_id=author_id,
-                body=body,
-                html=html,
-                status=status.value,
-                featured=False,
-                decision=None if decision is None else decision.value,
-                severity=severity,
-                flagged_labels=encode_labels(flagged_labels),
-                reviewed=False,
-                version=1,
-                reply_count=0,
-                reaction_count=0,
-                report_count=0,
-                ip=ip,
-                source=source,
-                external_id=external_id,
-                created_at=now,
-            ).returning(comments.c.id)
-        )
+        result = conn.execute(_INSERT_COMMENT, {
+            "site_id": site_id,
+            "story_id": story_id,
+            "parent_id": None if parent is None else parent.id,
+            "root_id": root_id,
+            "depth": 0 if parent is None else parent.depth + 1,
+            "author_id": author_id,
+            "body": body,
+            "html": html,
+            "status": status.value,
+            "featured": False,
+            "decision": None if decision is None else decision.value,
+            "severity": severity,
+            "flagged_labels": encode_labels(flagged_labels),
+            "reviewed": False,
+            "version": 1,
+            "reply_count": 0,
+            "reaction_count": 0,
+            "report_count": 0,
+            "ip": ip,
+            "source": source,
+            "external_id": external_id,
+            "created_at": now,
+        })
         comment_id = int(result.scalar_one())
         if author_id is not None:
-            conn.execute(
-                update(authors)
-                .where(authors.c.id == author_id)
-                .values(comment_count=authors.c.comment_count + 1, last_seen_at=now)
-            )
+            conn.execute(_COUNT_AUTHOR_COMMENT, {"b_author": author_id, "b_now": now})
         comment = CommentStore.get(conn, comment_id)
         CommentStore._count(conn, comment, *_tally(status))
         return comment

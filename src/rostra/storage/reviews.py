@@ -94,6 +94,10 @@ _SORTS: dict[QueueSort, list[tuple[Any, str]]] = {
 }
 
 
+# Built once: values go in as parameters (building the statement costs ~4x executing it).
+_INSERT_SIGNAL = insert(signals)
+
+
 class ReviewStore:
     # -- signals -------------------------------------------------------------------------
     @staticmethod
@@ -106,19 +110,17 @@ class ReviewStore:
         now: datetime,
         shadow: bool = False,
     ) -> None:
-        conn.execute(
-            insert(signals).values(
-                comment_id=comment_id,
-                tier=result.tier,
-                model_version=model_version[:64],
-                scores={k: round(v, 4) for k, v in result.scores.items()},
-                spam={k: round(v, 4) for k, v in result.spam.items()},
-                reasons=[r.to_dict() for r in result.reasons],
-                decision=result.decision.value,
-                shadow=shadow,
-                created_at=now,
-            )
-        )
+        conn.execute(_INSERT_SIGNAL, {
+            "comment_id": comment_id,
+            "tier": result.tier,
+            "model_version": model_version[:64],
+            "scores": {k: round(v, 4) for k, v in result.scores.items()},
+            "spam": {k: round(v, 4) for k, v in result.spam.items()},
+            "reasons": [r.to_dict() for r in result.reasons],
+            "decision": result.decision.value,
+            "shadow": shadow,
+            "created_at": now,
+        })
 
     @staticmethod
     def signals(conn: Connection, comment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
