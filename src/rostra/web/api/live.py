@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from rostra.storage.events import CHANNEL, EventKind, EventStore
 from rostra.storage.stories import StoryStore
 from rostra.storage.threads import ThreadStore
-from rostra.web.deps import DbDep, SiteDep
+from rostra.web.deps import MAX_ID, DbDep, PathId, SiteDep
 
 log = logging.getLogger("rostra.web.live")
 
@@ -267,8 +267,9 @@ async def event_stream(hub: LiveHub, story_id: int, after_id: int | None) -> Asy
 @router.get("/stories/{story_id}/events", summary="Live updates of a story (Server-Sent Events)",
             response_class=StreamingResponse)
 async def story_events(
-    request: Request, site: SiteDep, db: DbDep, story_id: int,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    request: Request, site: SiteDep, db: DbDep, story_id: PathId,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID,
+                                       description="Resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """``text/event-stream`` of ``comment`` (newly published), ``edited`` and ``removed``
@@ -281,7 +282,7 @@ async def story_events(
 
     await run_in_threadpool(check)
     if last_event_id is not None and last_event_id.strip().isdigit():
-        after = int(last_event_id.strip())
+        after = min(int(last_event_id.strip()), MAX_ID)
     return StreamingResponse(
         event_stream(live_hub(request.app), story_id, after),
         media_type="text/event-stream",

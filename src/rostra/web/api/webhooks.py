@@ -23,7 +23,7 @@ from rostra.domain.identity import Staff
 from rostra.storage.webhooks import Delivery, Webhook, WebhookStore
 from rostra.web.api.threads import json_response
 from rostra.web.auth import StaffDep
-from rostra.web.deps import ConnDep, DbDep, SiteDep
+from rostra.web.deps import MAX_ID, ConnDep, DbDep, PathId, QueryId, SiteDep
 
 router = APIRouter(prefix="/api/v1/sites/{site}/webhooks", tags=["webhooks"])
 
@@ -91,7 +91,7 @@ def add_webhook(site: SiteDep, staff: ModeratorDep, db: DbDep, body: WebhookIn) 
 
 @router.patch("/{webhook_id}")
 def change_webhook(
-    site: SiteDep, staff: ModeratorDep, db: DbDep, webhook_id: int, body: WebhookPatch
+    site: SiteDep, staff: ModeratorDep, db: DbDep, webhook_id: PathId, body: WebhookPatch
 ) -> Response:
     hook = update_webhook(db, site=site, staff=staff, webhook_id=webhook_id, url=body.url,
                           events=body.events, active=body.active,
@@ -100,7 +100,7 @@ def change_webhook(
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def remove_webhook(site: SiteDep, staff: ModeratorDep, db: DbDep, webhook_id: int) -> Response:
+def remove_webhook(site: SiteDep, staff: ModeratorDep, db: DbDep, webhook_id: PathId) -> Response:
     delete_webhook(db, site=site, staff=staff, webhook_id=webhook_id)
     return Response(status_code=204)
 
@@ -110,8 +110,9 @@ def deliveries(
     site: SiteDep,
     staff: ModeratorDep,
     conn: ConnDep,
-    webhook_id: int | None = None,
-    before: int | None = Query(None, description="Page: deliveries older than this id."),
+    webhook_id: QueryId = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID,
+                                        description="Page: deliveries older than this id.")] = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Response:
     """Every attempt to call the site's webhooks, newest first."""
