@@ -20,11 +20,13 @@ from rostra.archive.records import ArchiveError, ArchiveRecord
 from rostra.archive.rostra_jsonl import encode_record, header
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput
+from rostra.domain.messages import DIGEST_EXCERPT_CHARS, excerpt
 from rostra.domain.moderation import AuthorContext
 from rostra.domain.sites import Site
 from rostra.moderation.policy import Policy
 from rostra.storage import exports, rescoring
 from rostra.storage.imports import BATCH_SIZE, ArchiveImporter, Created, ImportStats, recount
+from rostra.storage.outbox import OutboxStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.tables import comments
 
@@ -163,6 +165,18 @@ def export_author(
     return counts
 
 
+def _texts_of(conn: Connection, site_id: int, author_id: int) -> set[str]:
+    """An author's comment texts as queued mails may quote them (whole, or as excerpts)."""
+    bodies = conn.execute(
+        select(comments.c.body).where(comments.c.site_id == site_id,
+                                      comments.c.author_id == author_id, comments.c.body != "")
+    ).scalars()
+    texts: set[str] = set()
+    for body in bodies:
+        texts.update({body, excerpt(body), excerpt(body, DIGEST_EXCERPT_CHARS)})
+    return {t for t in texts if t.strip()}
+
+
 def forget_author(
     db: Engine,
     *,
@@ -175,7 +189,9 @@ def forget_author(
     """Erase a commenter's name, email and IPs (all authors the id or email names).
 
     Their comments stay under "Deleted user", or with ``remove_comments`` become deleted
-    with their text erased. Each author forgotten is logged (counts only, no erased data).
+    with their text erased. Queued and logged outbox jobs (webhook events, digests) are
+    scrubbed the same way, and the site's learning examples from them are dropped. Each
+    author forgotten is logged (counts only, no erased data).
     """
     now = _now(now)
     totals = {"authors": 0, "comments": 0, "removed": 0}
@@ -183,8 +199,13 @@ def forget_author(
     with db.begin() as conn:
         author_ids = exports.find_authors(conn, site.id, ref)
         for author_id in author_ids:
+            texts = _texts_of(conn, site.id, author_id) if remove_comments else set()
             done = exports.forget_author(
                 conn, site.id, author_id, remove_comments=remove_comments, now=now
+            )
+            done["outbox"] = OutboxStore.forget_author(
+                conn, site.id, author_id, name=exports.FORGOTTEN_NAME, removed_texts=texts,
+                remove_text=remove_comments,
             )
             story_ids.update(done.pop("story_ids"))
             ReviewStore.log(

@@ -19,6 +19,7 @@ SIGNATURE_HEADER = "Rostra-Signature"
 #: Receivers should refuse signatures older than this (replayed requests).
 SIGNATURE_TOLERANCE_SECONDS = 300
 EXCERPT_CHARS = 500
+DIGEST_EXCERPT_CHARS = 200  # per reported comment in the moderators' digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +142,11 @@ def report_digest_message(
     e = html.escape
     for r in reports:
         times = f" ×{r.count}" if r.count > 1 else ""
-        lines.append(f"- [{r.reason}{times}] on “{r.story_title}”: {excerpt(r.excerpt, 200)}")
+        quote = excerpt(r.excerpt, DIGEST_EXCERPT_CHARS)
+        lines.append(f"- [{r.reason}{times}] on “{r.story_title}”: {quote}")
         items.append(
             f"<li><strong>{e(r.reason)}{e(times)}</strong> on “{e(r.story_title)}”: "
-            f"{e(excerpt(r.excerpt, 200))}</li>"
+            f"{e(quote)}</li>"
         )
     lines += ["", f"Review them: {queue_url}", ""]
     body = (

@@ -9,6 +9,8 @@ whose worker died is claimed again.
 
 from __future__ import annotations
 
+import copy
+import html
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,6 +86,43 @@ def _due(now: datetime) -> ColumnElement[bool]:
         and_(outbox.c.status == OutboxStatus.PENDING.value, outbox.c.next_attempt_at <= now),
         and_(outbox.c.status == OutboxStatus.SENDING.value, outbox.c.locked_until < now),
     )
+
+
+#: What a scrubbed mail shows where a forgotten author's text was.
+REDACTED = "[removed]"
+
+
+def _scrub_event(body: dict[str, Any], author_id: int, name: str, remove_text: bool) -> bool:
+    """Scrub one webhook event body in place; True when something changed."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        return False
+    changed = False
+    for comment in (data, data.get("comment")):
+        if (remove_text and isinstance(comment, dict) and comment.get("author_id") == author_id
+                and (comment.get("body") or comment.get("html"))):
+            comment["body"] = comment["html"] = ""
+            changed = True
+    author = data.get("author")
+    if isinstance(author, dict) and author.get("id") == author_id and author.get("name") != name:
+        author["name"] = name
+        changed = True
+    return changed
+
+
+def _scrub_mail(message: dict[str, Any], texts: Collection[str]) -> bool:
+    changed = False
+    for field, escape in (("text", False), ("html", True)):
+        value = message.get(field)
+        if not isinstance(value, str):
+            continue
+        for text in texts:
+            needle = html.escape(text) if escape else text
+            if needle and needle in value:
+                value = value.replace(needle, REDACTED)
+                changed = True
+        message[field] = value
+    return changed
 
 
 class OutboxStore:
@@ -242,3 +281,40 @@ class OutboxStore:
             )
         ).scalar_one()
         return value
+
+    @staticmethod
+    def forget_author(
+        conn: Connection,
+        site_id: int,
+        author_id: int,
+        *,
+        name: str,
+        removed_texts: Collection[str] = (),
+        remove_text: bool = False,
+    ) -> int:
+        """Scrub a forgotten author from the site's jobs, queued or kept as history.
+
+        Webhook events name them ``name`` and, with ``remove_text``, lose the text of their
+        comments; composed mails (digests) show ``REDACTED`` instead of ``removed_texts``.
+        Reply mails are composed when sent, from the already erased rows. Returns rows changed.
+        """
+        kinds = [OutboxKind.WEBHOOK.value] + ([OutboxKind.EMAIL.value] if removed_texts else [])
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.kind, outbox.c.payload)
+            .where(outbox.c.site_id == site_id, outbox.c.kind.in_(kinds))
+        ).all()
+        changed = 0
+        for row in rows:
+            payload = copy.deepcopy(row.payload)
+            if not isinstance(payload, dict):
+                continue
+            if row.kind == OutboxKind.WEBHOOK.value:
+                body = payload.get("body")
+                dirty = isinstance(body, dict) and _scrub_event(body, author_id, name,
+                                                                remove_text)
+            else:
+                dirty = _scrub_mail(payload, removed_texts)
+            if dirty:
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(payload=payload))
+                changed += 1
+        return changed
