@@ -487,3 +487,33 @@ def test_load_more_and_the_count_snippet(rostra, host_site, page) -> None:
     assert page.locator("a[href='/quiet-story']").inner_text() == "No comments yet"
     assert len(requests) == 1  # every count on the page in one request
     assert page.errors == []
+
+
+def test_signed_in_reader_opts_in_to_reply_emails(rostra, host_site, page) -> None:
+    token = sso_token(rostra.extra["secret"], "Nora Quinn")
+    url = host_site.page("notify.html", rostra.url, path="/notify-story",
+                         container_attrs=f' data-sso-token="{token}"')
+    load(page, url)
+    box = page.locator("#rostra-comments form.compose label.notify input[type=checkbox]")
+    assert page.locator("#rostra-comments label.notify").inner_text().strip() == (
+        "Email me replies")
+    page.wait_for_function(
+        "() => !document.getElementById('rostra-comments').shadowRoot"
+        ".querySelector('label.notify input').disabled")
+    assert not box.is_checked()
+    box.focus()
+    page.keyboard.press("Space")  # keyboard-operable like any checkbox
+    page.wait_for_function(
+        "() => !document.getElementById('rostra-comments').shadowRoot"
+        ".querySelector('label.notify input').disabled")
+    api = f"{rostra.url}/api/v1/sites/{SITE}/notifications"
+    assert httpx.get(api, headers={"Authorization": f"Bearer {token}"}).json() == {
+        "replies": True}
+    page.reload()
+    page.wait_for_function(
+        "() => { const i = document.getElementById('rostra-comments').shadowRoot"
+        ".querySelector('label.notify input'); return i && !i.disabled && i.checked; }")
+    guest = host_site.page("notify-guest.html", rostra.url, path="/notify-story")
+    load(page, guest)  # a reader who is not signed in gets no box
+    assert page.locator("#rostra-comments label.notify").count() == 0
+    assert page.errors == []

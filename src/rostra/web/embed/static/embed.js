@@ -200,10 +200,10 @@
       try {
         var b = this.sso.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
         var claims = JSON.parse(decodeURIComponent(escape(atob(b))));
-        return { name: claims.name || "", kind: "sso" };
+        return { name: claims.name || "", kind: "sso", email: !!claims.email };
       } catch (e) { return { name: "", kind: "sso" }; }
     }
-    return this.guest ? { name: this.guest.name, kind: "guest" } : null;
+    return this.guest ? { name: this.guest.name, kind: "guest", email: !!this.guest.email } : null;
   };
 
   W.api = function (method, path, body, retried) {
@@ -629,7 +629,7 @@
     var msg = h("p.msg", { role: "alert" });
     var submit = h("button.btn", { type: "submit", text: this.s(reply ? "post_reply" : "post") });
     var fields = null, nameIn, emailIn, trap;
-    var who;
+    var who, notify = me && me.email && !reply ? this.notifyBox() : null;
     if (me && reply) {
       who = null;  // the main form already says who is writing
     } else if (me) {
@@ -654,7 +654,7 @@
       onclick: function () { slotDone(); } }) : null;
     var form = h("form.compose" + (reply ? ".reply" : ""), { "aria-label": label, novalidate: true },
       who, fields, h("div.box", null, tabs, ta, pv),
-      h("div.bar", null, hint, h("div.acts", null, cancel, submit)), msg);
+      h("div.bar", null, hint, h("div.acts", null, notify, cancel, submit)), msg);
     ta.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
       if (e.key === "Escape" && reply) slotDone();
@@ -682,7 +682,7 @@
         submit.disabled = false;
         submit.textContent = self.s(reply ? "post_reply" : "post");
         if (res.reader_token) {
-          self.guest = { token: res.reader_token, name: payload.name };
+          self.guest = { token: res.reader_token, name: payload.name, email: !!payload.email };
           save(self.tokenKey, self.guest);
         }
         self.sources[res.id] = body;
@@ -702,6 +702,23 @@
     counter();
     form._focus = function () { (nameIn && !nameIn.value ? nameIn : ta).focus(); };
     return form;
+  };
+
+  /* "Email me replies" for signed-in readers with an address; the server keeps the choice. */
+  W.notifyBox = function () {
+    var self = this, label;
+    var box = h("input", { type: "checkbox", name: "notify", disabled: true, onchange: function () {
+      var on = box.checked;
+      box.disabled = true;
+      self.api("PUT", "/notifications", { replies: on }).then(function (r) {
+        box.disabled = false; box.checked = !!r.replies;
+        self.say(self.s(r.replies ? "notify_on" : "notify_off"));
+      }, function (p) { box.disabled = false; box.checked = !on; self.say(self.errorText(p)); });
+    } });
+    this.api("GET", "/notifications").then(function (r) { box.checked = !!r.replies; box.disabled = false; },
+      function () { label.hidden = true; });
+    label = h("label.notify", null, box, " " + this.s("notify_replies"));
+    return label;
   };
 
   /* Show the reader's new comment where it belongs, move focus to it and say what happened. */
