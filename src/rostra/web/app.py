@@ -17,6 +17,7 @@ from rostra.storage.database import make_engine
 from rostra.web import admin, auth
 from rostra.web.admin import webhooks as admin_webhooks
 from rostra.web.api import adaptation as site_learning
+from rostra.web.api import archive as archives
 from rostra.web.api import comments, live, moderation, notifications, threads, webhooks
 from rostra.web.embed import views as embed
 from rostra.web.errors import install_error_handlers
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(embed.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
+    app.include_router(archives.router)
     app.include_router(admin_webhooks.router)  # the workspace's webhooks page
     return app
 
