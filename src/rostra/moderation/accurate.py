@@ -108,7 +108,8 @@ class AccurateScorer:
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), 6)`` in :data:`LABELS` order."""
         z = self.logits(texts) * self._a + self._b
-        return (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+        return probs.astype(np.float32)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw (uncalibrated) model outputs, shape ``(len(texts), 6)``."""

@@ -150,8 +150,8 @@ def split_rows(
     is_calib = rng.random(n) < config.calibration_share
     caps = dict(config.source_caps)
     seen: dict[str, int] = {}
-    keep = []
-    for i in np.flatnonzero(~is_calib):
+    keep: list[int] = []
+    for i in np.flatnonzero(~is_calib).tolist():
         source = data.source[i]
         seen[source] = seen.get(source, 0) + 1
         if seen[source] <= caps.get(source, n):
@@ -181,7 +181,7 @@ def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> 
     """Shuffled batches of similar length: sort inside chunks of 64 batches, shuffle batches."""
     order = rng.permutation(len(lengths))
     chunk = batch_size * 64
-    out = []
+    out: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
         part = order[start : start + chunk]
         part = part[np.argsort(lengths[part], kind="stable")]
@@ -221,7 +221,8 @@ def _build_model(base: Path) -> Any:
             weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
             summed = (hidden.last_hidden_state * weights).sum(dim=1)
             pooled = summed / weights.sum(dim=1).clamp(min=1.0)
-            return self.head(self.dropout(pooled))
+            logits: torch.Tensor = self.head(self.dropout(pooled))
+            return logits
 
     return MeanPoolClassifier()
 
@@ -260,7 +261,8 @@ def fit(
     model = _build_model(base)
     head_params = list(model.head.parameters())
     head_ids = {id(p) for p in head_params}
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, p in model.encoder.named_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
     assert all(id(p) not in head_ids for p in decay + no_decay)
