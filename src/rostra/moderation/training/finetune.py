@@ -104,6 +104,14 @@ def train_accurate(
     (default: a folder under the system temp dir named after the run's settings).
     """
     config = config or FinetuneConfig()
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise InvalidInput(
+            f"training the accurate tier needs the train extra ({exc}): pip install -e '.[train]'"
+        ) from exc
     data = load_training_set(Path(data_dir), seed=seed)
     data.texts = [normalize(t, with_offsets=False).text for t in data.texts]
     train, calib = split_rows(data, config, seed)
