@@ -2,6 +2,7 @@
 data, and forgetting an author; admins only, problems for everything else."""
 
 import json
+import threading
 from io import BytesIO
 
 import pytest
@@ -73,6 +74,25 @@ def test_a_big_export_arrives_whole_in_many_chunks(client, db, site, ada, alice,
     assert [r["body"] for r in lines if r["type"] == "comment"] == [
         f"Comment number {n} about the budget." for n in range(40)
     ]
+
+
+def test_the_export_waits_for_a_slow_reader_and_stops_when_it_leaves(client, db, site,
+                                                                    alice, monkeypatch):
+    from rostra.web.api import archive as api
+
+    monkeypatch.setattr(api, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(api, "QUEUE_CHUNKS", 2)
+    for n in range(30):
+        assert post(client, alice, f"Comment number {n} about the budget.").status_code == 201
+    chunks = api._site_chunks(db, site)
+    first = next(chunks)
+    assert first.startswith(b'{"type":"rostra-export"')
+    [producer] = [t for t in threading.enumerate() if t.name == "rostra-export-news"]
+    producer.join(1.0)
+    assert producer.is_alive()  # blocked: at most QUEUE_CHUNKS chunks wait in memory
+    chunks.close()  # the client went away
+    producer.join(5.0)
+    assert not producer.is_alive()
 
 
 def test_only_admins_reach_the_archive(client, site, maria, olga, carol):
