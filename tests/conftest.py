@@ -72,6 +72,8 @@ def _empty_pg(engine: Engine) -> None:
     # DELETE on these few-row tables takes ~10 ms where TRUNCATE takes ~500 ms; sequences then
     # restart as TRUNCATE ... RESTART IDENTITY would, so ids begin at 1 in every test.
     with engine.begin() as conn:
+        # Like the SQLite databases: tables made by create_all, no Alembic revision recorded.
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
         sequences = conn.execute(

@@ -123,9 +123,11 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
             server.process.kill()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, which would break later tests that start an event loop of their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """A headless Chromium shared by the session's browser tests."""
+    """A headless Chromium shared by one module's browser tests."""
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
