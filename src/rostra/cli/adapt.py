@@ -16,7 +16,8 @@ from rich.table import Table
 
 from rostra.actions import adaptation
 from rostra.cli import main
-from rostra.cli.archive import _database, _friendly, _load_engine, _settings, _site
+from rostra.cli.archive import _database, _load_engine, _settings, _site
+from rostra.cli.context import friendly
 
 out = Console(highlight=False)
 
@@ -48,7 +49,7 @@ def comparison_table(metrics: dict[str, Any]) -> Table:
 @click.option("--site", "site_slug", help="The site's slug.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.pass_context
-@_friendly
+@friendly
 def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
     """Train a site model from the site's moderator decisions and compare it (in shadow)."""
     if ctx.invoked_subcommand is not None:
@@ -73,7 +74,7 @@ def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
 
 @adapt.command("status")
 @click.option("--site", "site_slug", required=True)
-@_friendly
+@friendly
 def status(site_slug: str) -> None:
     """Decisions so far, the site's models and their held-out metrics."""
     settings = _settings()
@@ -97,7 +98,7 @@ def status(site_slug: str) -> None:
 @adapt.command("promote")
 @click.option("--site", "site_slug", required=True)
 @click.option("--version", type=int, default=None, help="Default: the model in shadow.")
-@_friendly
+@friendly
 def promote(site_slug: str, version: int | None) -> None:
     """Make the shadow model active (refused unless it won the held-out comparison)."""
     settings = _settings()
@@ -109,7 +110,7 @@ def promote(site_slug: str, version: int | None) -> None:
 
 @adapt.command("rollback")
 @click.option("--site", "site_slug", required=True)
-@_friendly
+@friendly
 def rollback(site_slug: str) -> None:
     """Retire the active model; the previous one (or the base engine) scores again."""
     settings = _settings()

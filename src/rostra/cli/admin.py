@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,19 +11,17 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from rostra.actions import accounts, sites
 from rostra.cli import main
+from rostra.cli.context import friendly, prepare_schema
 from rostra.config import load_settings
 from rostra.domain.accounts import KeyAlgorithm
 from rostra.domain.comments import Role
-from rostra.domain.errors import RostraError
 from rostra.domain.labels import LABELS
 from rostra.domain.sites import Premoderation, Site
-from rostra.storage import migrations
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, TokenStore, UserStore
-from rostra.storage.database import is_sqlite, make_engine
+from rostra.storage.database import make_engine
 from rostra.storage.sites import SiteStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,42 +37,16 @@ def _engine() -> Iterator[Engine]:
         raise click.ClickException(f"invalid settings: {messages}") from None
     engine = make_engine(settings.database_url)
     try:
-        _prepare_schema(engine)
+        prepare_schema(engine)
         yield engine
     finally:
         engine.dispose()
 
 
-def _prepare_schema(engine: Engine) -> None:
-    """As ``rostra serve``: SQLite is migrated on first use, PostgreSQL must be upgraded."""
-    try:
-        if is_sqlite(engine):
-            migrations.ensure_schema(engine)
-        elif not migrations.is_current(engine):
-            raise click.ClickException(
-                "the database schema is not current; run `rostra db upgrade` first"
-            )
-    except migrations.SchemaMismatch as exc:
-        raise click.ClickException(str(exc)) from None
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise click.ClickException(f"cannot use the database: {reason}") from None
 
 
-def _friendly(command: F) -> F:
-    """Report Rostra and database errors as one line and a non-zero exit, no traceback."""
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except RostraError as exc:
-            raise click.ClickException(exc.message) from None
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise click.ClickException(f"database error: {reason}") from None
 
-    return wrapper  # type: ignore[return-value]
 
 
 def _describe(site: Site) -> str:
@@ -100,7 +71,7 @@ def site_group() -> None:
 @click.option("--origin", "origins", multiple=True, metavar="URL",
               help="An origin the widget may run on (https://news.example.com); repeatable.")
 @click.option("--no-guests", is_flag=True, help="Only SSO readers may comment.")
-@_friendly
+@friendly
 def site_add(slug: str, name: str, origins: tuple[str, ...], no_guests: bool) -> None:
     """Add a site with the default moderation policy."""
     from rostra.domain.sites import SiteSettings
@@ -112,7 +83,7 @@ def site_add(slug: str, name: str, origins: tuple[str, ...], no_guests: bool) ->
 
 
 @site_group.command("list")
-@_friendly
+@friendly
 def site_list() -> None:
     """List the sites: slug, name, guests, premoderation, origins."""
     with _engine() as engine, engine.connect() as conn:
@@ -151,7 +122,7 @@ def _parse_threshold(text: str) -> tuple[str, tuple[float, float]]:
 @click.option("--remove-origin", multiple=True, metavar="URL", help="Stop allowing an origin.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="LABEL=REVIEW:REJECT",
               help="Scores at which a label holds or rejects a comment; repeatable.")
-@_friendly
+@friendly
 def site_set(
     slug: str,
     name: str | None,
@@ -205,7 +176,7 @@ def _key_command(rotate: bool) -> Callable[..., None]:
     @click.option("--public-key", type=click.Path(path_type=Path, dir_okay=False),
                   help="PEM public key file (RS256, ES256).")
     @click.option("--kid", help="Key id; generated if not given.")
-    @_friendly
+    @friendly
     def command(slug: str, algorithm: str, public_key: Path | None, kid: str | None) -> None:
         alg = KeyAlgorithm(algorithm)
         pem = _read_public_key(public_key)
@@ -227,7 +198,7 @@ key_group.command("rotate", help="Add a new SSO key, keep the newest old one val
 @key_group.command("revoke")
 @click.argument("slug")
 @click.argument("kid")
-@_friendly
+@friendly
 def key_revoke(slug: str, kid: str) -> None:
     """Stop accepting tokens signed with key KID."""
     with _engine() as engine:
@@ -237,7 +208,7 @@ def key_revoke(slug: str, kid: str) -> None:
 
 @key_group.command("list")
 @click.argument("slug")
-@_friendly
+@friendly
 def key_list(slug: str) -> None:
     """List a site's keys (never their secrets)."""
     with _engine() as engine, engine.connect() as conn:
@@ -263,7 +234,7 @@ def user_group() -> None:
               help="A site this moderator moderates; repeatable.")
 @click.option("--email", help="Where notifications go.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@_friendly
+@friendly
 def user_add(username: str, role: str, site_slugs: tuple[str, ...], email: str | None,
              password_stdin: bool) -> None:
     """Add a local account; asks for the password unless --password-stdin."""
@@ -288,7 +259,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 @user_group.command("list")
-@_friendly
+@friendly
 def user_list() -> None:
     """List the accounts with their roles and sites."""
     with _engine() as engine, engine.connect() as conn:
@@ -310,7 +281,7 @@ def user_list() -> None:
               help="Let the site's SSO subject (the token's 'sub') log in as this user.")
 @click.option("--remove-sso-sub", multiple=True, metavar="SLUG:SUBJECT",
               help="Stop letting that SSO subject log in as this user.")
-@_friendly
+@friendly
 def user_set(username: str, add_site: tuple[str, ...], remove_site: tuple[str, ...],
              disabled: bool | None, sso_sub: tuple[str, ...],
              remove_sso_sub: tuple[str, ...]) -> None:
@@ -338,7 +309,7 @@ def _site_subject(value: str) -> tuple[str, str]:
 @user_group.command("password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@_friendly
+@friendly
 def user_password(username: str, password_stdin: bool) -> None:
     """Set a new password; the user's sessions end."""
     password = _read_password(password_stdin)
@@ -355,7 +326,7 @@ def token_group() -> None:
 @token_group.command("create")
 @click.argument("username")
 @click.option("--name", required=True, help="What the token is for.")
-@_friendly
+@friendly
 def token_create(username: str, name: str) -> None:
     """Create a token acting as USERNAME; it is shown only now."""
     with _engine() as engine:
@@ -366,7 +337,7 @@ def token_create(username: str, name: str) -> None:
 
 @token_group.command("list")
 @click.argument("username")
-@_friendly
+@friendly
 def token_list(username: str) -> None:
     """List a user's tokens (ids and names, never the tokens)."""
     with _engine() as engine, engine.connect() as conn:
@@ -378,7 +349,7 @@ def token_list(username: str) -> None:
 
 @token_group.command("revoke")
 @click.argument("token_id", type=int)
-@_friendly
+@friendly
 def token_revoke(token_id: int) -> None:
     """Revoke the token with id TOKEN_ID (from `rostra token list`)."""
     with _engine() as engine:

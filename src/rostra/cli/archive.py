@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,6 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from rostra.actions import archive
 from rostra.actions.comments import ModerationEngineLike
@@ -35,8 +33,8 @@ from rostra.archive.records import ArchiveRecord
 from rostra.archive.rostra_jsonl import read_rostra
 from rostra.archive.wordpress import read_wordpress
 from rostra.cli import main
+from rostra.cli.context import friendly
 from rostra.config import Settings, load_settings
-from rostra.domain.errors import RostraError
 from rostra.domain.sites import Site
 from rostra.storage.database import make_engine
 from rostra.storage.imports import ImportStats
@@ -74,22 +72,7 @@ def _site(engine: Engine, slug: str) -> Site:
         return SiteStore.get_by_slug(conn, slug)
 
 
-def _friendly(command: F) -> F:
-    """Rostra, database and file errors as one line and a non-zero exit, no traceback."""
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except RostraError as exc:
-            raise click.ClickException(exc.message) from None
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise click.ClickException(f"database error: {reason}") from None
-        except OSError as exc:
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _load_engine(settings: Settings) -> ModerationEngineLike:
@@ -161,7 +144,7 @@ def _import_command(fmt: str) -> Callable[..., None]:
         "--apply-policy", is_flag=True, help="With --score: let the site's policy set statuses."
     )
     @click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(1))
-    @_friendly
+    @friendly
     def command(
         file: Path, site_slug: str, score: bool, apply_policy: bool, batch_size: int, **extra: Any
     ) -> None:
@@ -234,7 +217,7 @@ def export_group() -> None:
 @click.argument("site_slug")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: standard output).")  # fmt: skip
-@_friendly
+@friendly
 def export_site(site_slug: str, output: Path | None) -> None:
     """Export every story, author and comment of a site (docs/export.md)."""
     settings = _settings()
@@ -253,7 +236,7 @@ def export_site(site_slug: str, output: Path | None) -> None:
 @click.argument("author")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: standard output).")  # fmt: skip
-@_friendly
+@friendly
 def export_author(site_slug: str, author: str, output: Path | None) -> None:
     """Export everything stored about AUTHOR (an author id or an email address)."""
     settings = _settings()
@@ -278,7 +261,7 @@ def forget_group() -> None:
     help="Also delete the author's comments (default: keep them as 'Deleted user').",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")  # fmt: skip
-@_friendly
+@friendly
 def forget_author(site_slug: str, author: str, remove_comments: bool, yes: bool) -> None:
     """Erase AUTHOR's name, email and IP addresses (an author id or an email address)."""
     settings = _settings()
@@ -304,7 +287,7 @@ def forget_author(site_slug: str, author: str, remove_comments: bool, yes: bool)
 )
 @click.option("--apply-policy", is_flag=True, help="Let the site's policy change statuses.")
 @click.option("--batch", "batch_size", default=500, show_default=True, type=click.IntRange(1))
-@_friendly
+@friendly
 def rescore(
     site_slug: str, since: datetime | date | None, apply_policy: bool, batch_size: int
 ) -> None:

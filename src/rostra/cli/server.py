@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from rostra.cli import main
+from rostra.cli.context import prepare_schema
 from rostra.config import Settings, load_settings
 from rostra.domain.errors import RostraError
 from rostra.storage import migrations
-from rostra.storage.database import is_sqlite, make_engine
+from rostra.storage.database import make_engine
 
 WORKER_START_SECONDS = 120
 
@@ -28,20 +28,7 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(f"invalid settings: {messages}") from None
 
 
-def _prepare_schema(engine: Engine) -> None:
-    """SQLite is migrated on start (zero-config); PostgreSQL must be upgraded on purpose."""
-    try:
-        if is_sqlite(engine):
-            migrations.ensure_schema(engine)
-        elif not migrations.is_current(engine):
-            raise click.ClickException(
-                "the database schema is not current; run `rostra db upgrade` first"
-            )
-    except migrations.SchemaMismatch as exc:
-        raise click.ClickException(str(exc)) from None
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise click.ClickException(f"cannot use the database: {reason}") from None
+
 
 
 def _load_models(settings: Settings) -> Any:
@@ -84,7 +71,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        _prepare_schema(engine)
+        prepare_schema(engine)
     finally:
         engine.dispose()
     if workers > 1 and settings.database_url.startswith("sqlite"):
@@ -149,7 +136,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        _prepare_schema(engine)
+        prepare_schema(engine)
         click.echo("Loading the moderation models...")
         moderation_engine = _load_models(settings)
         report = seed_demo(engine, moderation_engine, public_url=public_url)
