@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, Row, and_, case, cast, func, select
 
 from rostra.domain.comments import CommentStatus
+from rostra.storage.reviews import queue_row_select
 from rostra.storage.tables import (
     authors,
     comments,
@@ -255,21 +256,7 @@ def log_actions(conn: Connection, site_id: int) -> list[str]:
 def card_row(conn: Connection, site_id: int, comment_id: int) -> Row[Any] | None:
     """One comment with the author and story columns a queue row has (any status)."""
     return conn.execute(
-        select(
-            comments,
-            authors.c.name.label("author_name"),
-            authors.c.kind.label("author_kind"),
-            authors.c.comment_count.label("author_comment_count"),
-            authors.c.approved_count.label("author_approved_count"),
-            authors.c.rejected_count.label("author_rejected_count"),
-            authors.c.report_count.label("author_report_count"),
-            authors.c.banned_until.label("author_banned_until"),
-            authors.c.created_at.label("author_created_at"),
-            stories.c.title.label("story_title"),
-            stories.c.url.label("story_url"),
-        )
-        .outerjoin(authors, authors.c.id == comments.c.author_id)
-        .join(stories, stories.c.id == comments.c.story_id)
+        queue_row_select()
         .where(comments.c.site_id == site_id, comments.c.id == comment_id)
     ).first()
 

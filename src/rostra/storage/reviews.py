@@ -98,6 +98,27 @@ _SORTS: dict[QueueSort, list[tuple[Any, str]]] = {
 _INSERT_SIGNAL = insert(signals)
 
 
+
+def queue_row_select() -> Select[Any]:
+    """A comment with the author and story columns that a queue row (or card) shows."""
+    return (
+        select(
+            comments,
+            authors.c.name.label("author_name"),
+            authors.c.kind.label("author_kind"),
+            authors.c.comment_count.label("author_comment_count"),
+            authors.c.approved_count.label("author_approved_count"),
+            authors.c.rejected_count.label("author_rejected_count"),
+            authors.c.report_count.label("author_report_count"),
+            authors.c.banned_until.label("author_banned_until"),
+            authors.c.created_at.label("author_created_at"),
+            stories.c.title.label("story_title"),
+            stories.c.url.label("story_url"),
+        )
+        .outerjoin(authors, authors.c.id == comments.c.author_id)
+        .join(stories, stories.c.id == comments.c.story_id)
+    )
+
 class ReviewStore:
     # -- signals -------------------------------------------------------------------------
     @staticmethod
@@ -288,21 +309,7 @@ class ReviewStore:
     def _filtered(site_id: int, flt: QueueFilter) -> Select[Any]:
         c = comments.c
         query = (
-            select(
-                comments,
-                authors.c.name.label("author_name"),
-                authors.c.kind.label("author_kind"),
-                authors.c.comment_count.label("author_comment_count"),
-                authors.c.approved_count.label("author_approved_count"),
-                authors.c.rejected_count.label("author_rejected_count"),
-                authors.c.report_count.label("author_report_count"),
-                authors.c.banned_until.label("author_banned_until"),
-                authors.c.created_at.label("author_created_at"),
-                stories.c.title.label("story_title"),
-                stories.c.url.label("story_url"),
-            )
-            .outerjoin(authors, authors.c.id == c.author_id)
-            .join(stories, stories.c.id == c.story_id)
+            queue_row_select()
             .where(c.site_id == site_id, _queue_condition(flt.queue))
         )
         if flt.story_id is not None:
