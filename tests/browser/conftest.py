@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,12 +77,34 @@ def _wait_until_up(server: LiveServer, timeout: float = 60.0) -> None:
     raise RuntimeError(f"rostra serve did not come up in {timeout} s:\n{server.log()}")
 
 
+@contextmanager
+def serving(server: LiveServer, *, strict_stop: bool = False) -> Iterator[LiveServer]:
+    """Run ``rostra serve`` for a prepared ``server`` until the block ends, then stop it.
+
+    With ``strict_stop``, a server that ignores SIGTERM for 10 s fails the test."""
+    port = server.url.rsplit(":", 1)[1]
+    with open(server.log_path, "wb") as log:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", port],
+            env=server.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            if strict_stop:
+                raise AssertionError("rostra serve did not stop within 10 s of SIGTERM") from None
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``start_server(**env)`` migrates a fresh SQLite database, lets the caller seed
     it through ``prepare(server)``, then starts ``rostra serve`` and waits until it answers."""
-    started: list[LiveServer] = []
-
     def start(prepare: Callable[[LiveServer], None] | None = None, **env: str) -> LiveServer:
         port = free_port()
         db_path = tmp_path / f"rostra-{port}.db"
@@ -105,22 +128,10 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.rostra("db", "upgrade")
         if prepare is not None:
             prepare(server)
-        log = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
-        server.process = subprocess.Popen(
-            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        started.append(server)
-        _wait_until_up(server)
-        return server
+        return stack.enter_context(serving(server))
 
-    yield start
-    for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+    with ExitStack() as stack:
+        yield start
 
 
 # Module scope: Playwright's sync API keeps an event loop running in the main thread while it
@@ -130,7 +141,9 @@ def browser() -> Iterator[object]:
     """A headless Chromium shared by one module's browser tests."""
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright for Python is not installed"
+    )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

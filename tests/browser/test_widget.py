@@ -8,8 +8,6 @@ and the site's policy lists a suspect term, so which comment is held is determin
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +20,7 @@ import httpx
 import jwt
 import numpy as np
 import pytest
-from tests.browser.conftest import LiveServer, free_port
-from tests.browser.conftest import _wait_until_up as wait_until_up
+from tests.browser.conftest import LiveServer, free_port, serving
 
 from rostra.actions.accounts import add_site_key
 from rostra.actions.sites import create_site
@@ -150,21 +147,8 @@ def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Ite
             SiteStore.update(conn, site.id, policy=policy)
     finally:
         engine.dispose()
-    with open(server.log_path, "wb") as log:
-        server.process = subprocess.Popen(
-            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_up(server)
+    with serving(server, strict_stop=True):
         yield server
-    finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            raise AssertionError("rostra serve did not stop within 10 s of SIGTERM") from None
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ depend on each other's order.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +17,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import pytest
-from tests.browser.conftest import LiveServer, free_port
-from tests.browser.conftest import _wait_until_up as wait_until_up
+from tests.browser.conftest import LiveServer, free_port, serving
 
 from rostra.actions.accounts import create_user
 from rostra.actions.sites import create_site
@@ -85,20 +82,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             SiteStore.update(conn, site.id, policy={**site.policy, "suspect_terms": [SUSPECT]})
     finally:
         engine.dispose()
-    with open(live.log_path, "wb") as log:
-        live.process = subprocess.Popen(
-            [sys.executable, "-m", "rostra", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_up(live)
+    with serving(live):
         yield live
-    finally:
-        live.process.terminate()
-        try:
-            live.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            live.process.kill()
 
 
 # --- helpers --------------------------------------------------------------------------------
