@@ -64,6 +64,12 @@ def login_form(request: Request, staff: OptionalStaffDep, next: str | None = Non
     return _login_page(request, target)
 
 
+def _login_form_is_fresh(request: Request, login_token: str) -> bool:
+    """The form's anti-forgery token matches the cookie set when the log-in page was shown."""
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), login_token.encode())
+
+
 @router.post("/login")
 def login(
     request: Request,
@@ -73,8 +79,7 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     target = safe_next(next, PREFIX + "/")
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie.encode(), login_token.encode()):
+    if not _login_form_is_fresh(request, login_token):
         return _login_page(request, target, "Your log-in form expired; please try again.",
                            status_code=403, username=username)
     client = request.client.host if request.client else "unknown"
@@ -137,8 +142,7 @@ def sso_login(
 ) -> Response:
     """Verify the site's SSO token and start the session of the staff member it maps to."""
     target = safe_next(next, PREFIX + "/")
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie.encode(), login_token.encode()):
+    if not _login_form_is_fresh(request, login_token):
         return _login_page(request, target, "Your log-in form expired; please try again.",
                            status_code=403)
     client = request.client.host if request.client else "unknown"
