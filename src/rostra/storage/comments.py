@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Integer, Row, bindparam, insert, select, update
 
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import CommentNotFound, Conflict
@@ -97,21 +97,52 @@ def _tally(status: CommentStatus) -> tuple[int, int]:
 
 
 # Built once: values go in as parameters (building a statement costs ~4x executing it).
-_INSERT_COMMENT = insert(comments).returning(comments.c.id)
+# The insert hands back the whole stored row, so a new comment is never read back.
+_INSERT_COMMENT = insert(comments).returning(*comments.c)
+_GET = select(comments).where(comments.c.id == bindparam("b_id"))
+_GET_ON_SITE = _GET.where(comments.c.site_id == bindparam("b_site"))
+_N = bindparam("b_n", type_=Integer)
+_COUNT_STORY_TOP = (
+    update(stories)
+    .where(stories.c.id == bindparam("b_story"))
+    .values(comment_count=stories.c.comment_count + _N,
+            top_level_count=stories.c.top_level_count + _N)
+)
+_COUNT_STORY_REPLY = (
+    update(stories)
+    .where(stories.c.id == bindparam("b_story"))
+    .values(comment_count=stories.c.comment_count + _N)
+)
+_COUNT_PARENT_REPLY = (
+    update(comments)
+    .where(comments.c.id == bindparam("b_parent"))
+    .values(reply_count=comments.c.reply_count + _N)
+)
+_PUB = bindparam("b_pub", type_=Integer)
+_REJ = bindparam("b_rej", type_=Integer)
+_COUNT_AUTHOR = (
+    update(authors)
+    .where(authors.c.id == bindparam("b_author"))
+    .values(approved_count=authors.c.approved_count + _PUB,
+            rejected_count=authors.c.rejected_count + _REJ)
+)
+# A new comment moves all of its author's tallies in one statement.
 _COUNT_AUTHOR_COMMENT = (
     update(authors)
     .where(authors.c.id == bindparam("b_author"))
-    .values(comment_count=authors.c.comment_count + 1, last_seen_at=bindparam("b_now"))
+    .values(comment_count=authors.c.comment_count + 1, last_seen_at=bindparam("b_now"),
+            approved_count=authors.c.approved_count + _PUB,
+            rejected_count=authors.c.rejected_count + _REJ)
 )
 
 
 class CommentStore:
     @staticmethod
     def get(conn: Connection, comment_id: int, *, site_id: int | None = None) -> Comment:
-        query = select(comments).where(comments.c.id == comment_id)
-        if site_id is not None:
-            query = query.where(comments.c.site_id == site_id)
-        row = conn.execute(query).first()
+        if site_id is None:
+            row = conn.execute(_GET, {"b_id": comment_id}).first()
+        else:
+            row = conn.execute(_GET_ON_SITE, {"b_id": comment_id, "b_site": site_id}).first()
         if row is None:
             raise CommentNotFound(f"No comment {comment_id} on this site")
         return _to_comment(row)
@@ -168,40 +199,32 @@ class CommentStore:
             "external_id": external_id,
             "created_at": now,
         })
-        comment_id = int(result.scalar_one())
+        comment = _to_comment(result.one())
+        published, rejected = _tally(status)
         if author_id is not None:
-            conn.execute(_COUNT_AUTHOR_COMMENT, {"b_author": author_id, "b_now": now})
-        comment = CommentStore.get(conn, comment_id)
-        CommentStore._count(conn, comment, *_tally(status))
+            conn.execute(_COUNT_AUTHOR_COMMENT, {"b_author": author_id, "b_now": now,
+                                                 "b_pub": published, "b_rej": rejected})
+        CommentStore._count_thread(conn, comment, published)
         return comment
+
+    @staticmethod
+    def _count_thread(conn: Connection, comment: Comment, published: int) -> None:
+        """Move the story's totals and the parent's reply count by ``published``."""
+        if not published:
+            return
+        if comment.parent_id is None:
+            conn.execute(_COUNT_STORY_TOP, {"b_story": comment.story_id, "b_n": published})
+        else:
+            conn.execute(_COUNT_STORY_REPLY, {"b_story": comment.story_id, "b_n": published})
+            conn.execute(_COUNT_PARENT_REPLY, {"b_parent": comment.parent_id, "b_n": published})
 
     @staticmethod
     def _count(conn: Connection, comment: Comment, published: int, rejected: int) -> None:
         """Move the stored counters by the given deltas for ``comment``."""
-        if published:
-            story_values: dict[str, Any] = {
-                "comment_count": stories.c.comment_count + published
-            }
-            if comment.parent_id is None:
-                story_values["top_level_count"] = stories.c.top_level_count + published
-            conn.execute(
-                update(stories).where(stories.c.id == comment.story_id).values(**story_values)
-            )
-            if comment.parent_id is not None:
-                conn.execute(
-                    update(comments)
-                    .where(comments.c.id == comment.parent_id)
-                    .values(reply_count=comments.c.reply_count + published)
-                )
+        CommentStore._count_thread(conn, comment, published)
         if comment.author_id is not None and (published or rejected):
-            conn.execute(
-                update(authors)
-                .where(authors.c.id == comment.author_id)
-                .values(
-                    approved_count=authors.c.approved_count + published,
-                    rejected_count=authors.c.rejected_count + rejected,
-                )
-            )
+            conn.execute(_COUNT_AUTHOR, {"b_author": comment.author_id, "b_pub": published,
+                                         "b_rej": rejected})
 
     @staticmethod
     def transition(
