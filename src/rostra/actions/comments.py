@@ -42,6 +42,7 @@ from rostra.storage.identities import create_guest_author
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.stories import Story, StoryStore
 from rostra.storage.tables import reactions
+from rostra.storage.writers import serialized_writes
 
 REPORT_REASONS = ("abuse", "spam", "off_topic", "other")
 _LINK = re.compile(r"https?://|www\.|\]\(", re.IGNORECASE)
@@ -250,7 +251,8 @@ def post_comment(
     if author_id is None:
         guest = _valid_guest(site, guest)
     html = render_markdown(body)  # here, not between the writes, which hold SQLite's lock
-    with transaction(db) as conn:
+    # The transaction commits before ``writing`` lets the next writer of this process in.
+    with serialized_writes(db) as start_writing, transaction(db) as conn:
         # A guest's author row is written only after scoring: the first write takes SQLite's
         # write lock, which must not be held while the model runs.
         author = None if author_id is None else _author_for(conn, site, author_id, now)
@@ -274,6 +276,7 @@ def post_comment(
         context = AuthorContext() if author is None else AuthorStore.context(conn, author, now=now)
         result = _score(engine, site, body, context, limits)
         result, shadow = site_scoring(conn, site, body, result)
+        start_writing()  # the reads and the scoring are done; from here on, only writes
         if author is None:
             assert guest is not None
             author = AuthorStore.get(
