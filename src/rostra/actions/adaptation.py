@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, or_, select
 
 from rostra.domain.errors import InvalidInput, NotAllowed, NotFound
 from rostra.domain.labels import LABELS
@@ -341,6 +341,14 @@ def _load(conn: Connection, model_id: int) -> SiteModel:
     return model
 
 
+# Asked on every post: built once, the site id goes in as a parameter.
+_LIVE_MODELS = select(site_models.c.id, site_models.c.version, site_models.c.status).where(
+    site_models.c.site_id == bindparam("b_site"),
+    or_(site_models.c.status == ModelStatus.ACTIVE.value,
+        site_models.c.status == ModelStatus.SHADOW.value),
+)
+
+
 @dataclass(frozen=True)
 class ShadowScore:
     version: int
@@ -352,12 +360,7 @@ def site_scoring(
 ) -> tuple[ModerationResult, ShadowScore | None]:
     """The result that decides (the active site model's, or the engine's as given) and the
     shadow model's result to record, if the site has one."""
-    rows = conn.execute(
-        select(site_models.c.id, site_models.c.version, site_models.c.status).where(
-            site_models.c.site_id == site.id,
-            site_models.c.status.in_([ModelStatus.ACTIVE.value, ModelStatus.SHADOW.value]),
-        )
-    ).all()
+    rows = conn.execute(_LIVE_MODELS, {"b_site": site.id}).all()
     if not rows:
         return result, None
     policy = Policy.from_dict(site.policy)
