@@ -7,7 +7,7 @@ import json
 import re
 
 from tests.factories import make_site
-from tests.web.conftest import post
+from tests.web.conftest import URL, post
 
 from rostra.web.embed.views import STATIC, embed_js, languages
 
@@ -76,6 +76,34 @@ def test_widget_config_language_from_site_or_page(client, db):
     page_choice = client.get("/api/v1/sites/zeitung/widget?lang=en-GB").json()
     assert page_choice["language"] == "en" and page_choice["strings"]["reply"] == "Reply"
     assert client.get("/api/v1/sites/zeitung/widget?lang=xx").json()["language"] == "en"
+
+
+def test_widget_first_request_brings_the_first_page_of_the_thread(client, alice, bob):
+    top = post(client, alice, "The levy is fair").json()
+    post(client, bob, "Not for landlords", parent_id=top["id"])
+    held = post(client, bob, "stupid take").json()
+    for_bob = client.get("/api/v1/sites/news/widget", params={"url": URL, "sort": "newest"},
+                         headers=bob.headers)
+    assert for_bob.headers["cache-control"] == "no-store"  # live, and the reader's own
+    data = for_bob.json()
+    assert data["strings"]["post"] == "Post comment" and data["guests_allowed"] is True
+    thread = client.get("/api/v1/sites/news/thread", params={"url": URL, "sort": "newest"},
+                        headers=bob.headers).json()
+    assert data["thread"] == thread
+    assert [c["id"] for c in data["thread"]["comments"]] == [held["id"], top["id"]]
+    anonymous = client.get("/api/v1/sites/news/widget", params={"url": URL}).json()["thread"]
+    assert [c["id"] for c in anonymous["comments"]] == [top["id"]]
+    assert anonymous["comments"][0]["replies"][0]["html"] == "<p>Not for landlords</p>"
+
+
+def test_widget_first_request_for_a_story_nobody_commented_on(client, site):
+    data = client.get("/api/v1/sites/news/widget", params={"url": URL}).json()
+    assert data["thread"] == {"story": None, "count": 0, "sort": "oldest", "comments": [],
+                              "featured": [], "next_cursor": None}
+    assert "thread" not in client.get("/api/v1/sites/news/widget").json()
+    expired = client.get("/api/v1/sites/news/widget", params={"url": URL},
+                         headers={"Authorization": "Bearer rdr_forged"})
+    assert expired.status_code == 401  # the widget then retries without the token
 
 
 def test_widget_config_refuses_unknown_site_and_odd_language(client, site):

@@ -59,16 +59,17 @@ def story_dict(story: Story, site_close_after_days: int | None) -> dict[str, Any
     }
 
 
-def _page(conn: Any, site: Any, story: Story | None, *, sort: SortOrder, cursor: str | None,
-          limit: int, reader_id: int | None) -> Response:
+def page_payload(conn: Any, site: Any, story: Story | None, *, sort: SortOrder,
+                 cursor: str | None, limit: int, reader_id: int | None) -> dict[str, Any]:
+    """One page of ``story``'s thread as the API shows it (``ThreadOut``)."""
     if story is None:
-        return json_response({"story": None, "count": 0, "sort": sort.value, "comments": [],
-                              "featured": [], "next_cursor": None})
+        return {"story": None, "count": 0, "sort": sort.value, "comments": [], "featured": [],
+                "next_cursor": None}
     # Read before the comments: a live stream resumed from here misses nothing on the page.
     last_event_id = EventStore.last_id(conn, story.id)
     page = ThreadStore.page(conn, story.id, sort=sort, cursor=cursor, limit=limit,
                             reader_id=reader_id, max_depth=MAX_DEPTH)
-    return json_response({
+    return {
         "last_event_id": last_event_id,
         "story": story_dict(story, site.settings.close_after_days),
         "count": story.comment_count,
@@ -76,7 +77,21 @@ def _page(conn: Any, site: Any, story: Story | None, *, sort: SortOrder, cursor:
         "comments": page.comments,
         "featured": page.featured,
         "next_cursor": page.next_cursor,
-    })
+    }
+
+
+def first_page(conn: Any, site: Any, url: str, *, sort: SortOrder, limit: int,
+               reader_id: int | None) -> dict[str, Any]:
+    """The first page of the thread of the story at ``url`` (nothing is created by reading)."""
+    story = StoryStore.find(conn, site.id, canonical_url(url))
+    return page_payload(conn, site, story, sort=sort, cursor=None, limit=limit,
+                        reader_id=reader_id)
+
+
+def _page(conn: Any, site: Any, story: Story | None, *, sort: SortOrder, cursor: str | None,
+          limit: int, reader_id: int | None) -> Response:
+    return json_response(page_payload(conn, site, story, sort=sort, cursor=cursor, limit=limit,
+                                      reader_id=reader_id))
 
 
 SortQuery = Annotated[SortOrder, Query(description="oldest, newest or reacted")]

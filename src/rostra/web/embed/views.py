@@ -21,7 +21,10 @@ from fastapi import APIRouter, Query, Request, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rostra.actions.comments import REPORT_REASONS
-from rostra.web.deps import LimitsDep, SettingsDep, SiteDep
+from rostra.domain.comments import SortOrder
+from rostra.web.api.threads import first_page, json_response
+from rostra.web.auth import ReaderDep
+from rostra.web.deps import ConnDep, LimitsDep, SettingsDep, SiteDep
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -140,13 +143,20 @@ def get_demo_css(request: Request) -> Response:
 @router.get("/api/v1/sites/{site}/widget", summary="What the widget needs to know about a site",
             tags=["widget"])
 def widget_config(
-    site: SiteDep, settings: SettingsDep, limits: LimitsDep,
+    site: SiteDep, settings: SettingsDep, limits: LimitsDep, conn: ConnDep, reader: ReaderDep,
     lang: Annotated[str | None, Query(max_length=20, pattern=r"^[A-Za-z-]*$")] = None,
+    url: Annotated[str | None, Query(max_length=2048, description="With the first page of "
+                                     "this story's thread (the widget's one request)")] = None,
+    sort: Annotated[SortOrder, Query(description="oldest, newest or reacted")] = SortOrder.OLDEST,
 ) -> Response:
     """Name, language and string table, whether guests may comment, the edit window and the
-    longest comment. ``lang`` overrides the site's language (a page's ``data-lang``)."""
+    longest comment. ``lang`` overrides the site's language (a page's ``data-lang``).
+
+    With ``url``, the answer also holds ``thread``: the first page of that story's thread in
+    ``sort`` order, exactly as ``GET /thread`` gives it (the reader's own held comments
+    included), so the widget's first render needs one round trip."""
     language, strings = strings_for(lang or site.settings.language)
-    payload = {
+    payload: dict[str, Any] = {
         "site": site.slug,
         "name": site.name,
         "language": language,
@@ -157,9 +167,15 @@ def widget_config(
         "report_reasons": list(REPORT_REASONS),
         "page_size": settings.page_size,
     }
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body.encode("utf-8"), media_type="application/json",
-                    headers={"Cache-Control": "public, max-age=60"})
+    if url is None:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return Response(body.encode("utf-8"), media_type="application/json",
+                        headers={"Cache-Control": "public, max-age=60"})
+    payload["thread"] = first_page(conn, site, url, sort=sort, limit=settings.page_size,
+                                   reader_id=reader.author_id if reader else None)
+    response = json_response(payload)
+    response.headers["Cache-Control"] = "no-store"  # live comments, and the reader's own
+    return response
 
 
 # --- the demo article -----------------------------------------------------------------------

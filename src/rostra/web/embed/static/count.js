@@ -21,7 +21,10 @@
 
   function label(n) {
     var text = n === 0 && forms.zero ? forms.zero : forms[plural.select(n)] || forms.other;
-    return text.replace("{n}", n.toLocaleString(lang));
+    // Number formatting takes tens of milliseconds to set up in a fresh page (time the comment
+    // widget on the same page would wait for); below 1,000 there is nothing to group, and the
+    // digits are the plain ones of every language table shipped.
+    return text.replace("{n}", n < 1000 ? String(n) : n.toLocaleString(lang));
   }
 
   function run() {

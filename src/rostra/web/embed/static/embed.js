@@ -22,8 +22,11 @@
   var MAX_NEST = 6;
   var COLORS = ["#8e3b46", "#35618f", "#2f7a5b", "#7a4fa0", "#a25b1c", "#3c6e71", "#6b5b95"];
 
+  function container() {
+    return document.getElementById(script.getAttribute("data-container") || "rostra-comments");
+  }
   function opt(name) {
-    var box = document.getElementById(script.getAttribute("data-container") || "rostra-comments");
+    var box = container();
     return (box && box.getAttribute("data-" + name)) || script.getAttribute("data-" + name);
   }
 
@@ -149,11 +152,7 @@
     this.fresh = [];   // live comments waiting behind the "N new comments" button
     this.sources = {}; // Markdown the reader wrote this session, by comment id
     this.expired = null;
-    this.root = box.shadowRoot || box.attachShadow({ mode: "open" });
-    adoptCss(this.root);
-    this.el = h("div.r" + (opt("theme") === "dark" ? ".dark" : opt("theme") === "light" ? ".light" : ""),
-      { lang: this.lang || null });
-    this.root.appendChild(this.el);
+    this.el = null;    // built by start(), once the first request is on its way
   }
 
   function canonical() {
@@ -270,20 +269,27 @@
   /* ---- loading ---- */
   function mark(name) { if (window.performance && performance.mark) performance.mark(name); }
 
+  /* First render: one request brings the site's settings, the string table and the first page
+     of the thread. It leaves before anything else is done; the rest of the thread waits
+     behind "Load more", live updates and timers until the first page is on screen. */
   W.start = function () {
     var self = this;
     mark("rostra-start");
+    var first = this.api("GET", "/widget?url=" + encodeURIComponent(this.url) + "&sort=" + this.sort +
+      (this.lang ? "&lang=" + encodeURIComponent(this.lang) : ""));
+    this.shell();
     this.el.textContent = "";
     this.status = h("div.sr", { role: "status", "aria-live": "polite" });
     this.el.appendChild(this.status);
     this.el.appendChild(h("p.empty", { text: this.s("loading") }));
-    var q = this.lang ? "?lang=" + encodeURIComponent(this.lang) : "";
-    var config = this.api("GET", "/widget" + q).catch(function () { return null; });
-    Promise.all([config, this.fetchPage(null)]).then(function (r) {
+    first.then(function (r) {
       mark("rostra-data");
-      if (r[0]) { self.config = r[0]; self.t = r[0].strings || EN; }
-      self.plural = new Intl.PluralRules(self.config.language || "en");
-      self.render(r[1]);
+      var page = r.thread;
+      delete r.thread;
+      self.config = r;
+      self.t = r.strings || EN;
+      self.plural = new Intl.PluralRules(r.language || "en");
+      self.render(page);
     }, function (p) {
       self.plural = new Intl.PluralRules("en");
       self.el.textContent = "";
@@ -293,6 +299,46 @@
     });
   };
   W.plural = new Intl.PluralRules("en");
+
+  /* The shadow root, its stylesheet and the one set of listeners for every comment's buttons. */
+  W.shell = function () {
+    if (this.el) return;
+    var self = this, theme = opt("theme");
+    this.root = this.box.shadowRoot || this.box.attachShadow({ mode: "open" });
+    adoptCss(this.root);
+    this.el = h("div.r" + (theme === "dark" ? ".dark" : theme === "light" ? ".light" : ""),
+      { lang: this.lang || null });
+    this.el.addEventListener("click", function (e) { self.act(e); });
+    this.el.addEventListener("mouseover", function (e) { self.dateTitle(e.target); });
+    this.root.appendChild(this.el);
+  };
+
+  /* A click on a comment's button: the button says what to do (data-act), its article which. */
+  W.act = function (e) {
+    var btn = e.target.closest ? e.target.closest("button[data-act]") : null;
+    var art = btn && btn.closest("article"), c = art && art._c;
+    if (!c) return;
+    var what = btn.getAttribute("data-act");
+    if (what === "like") this.react(c, btn);
+    else if (what === "reply") this.replyTo(art, c, this.nameOf(c), btn);
+    else if (what === "edit") this.edit(art, c, btn);
+    else if (what === "delete") this.confirmDelete(art, c, btn);
+    else if (what === "report") this.reportForm(art, c, btn);
+    else if (what === "more") this.moreReplies(art, btn);
+    else if (what === "collapse") {
+      var group = art.querySelector(":scope > .replies");
+      group.hidden = !group.hidden;
+      this.toggleText(btn, group);
+    }
+  };
+
+  /* The full date as a tooltip, made when the pointer reaches it (date formatting is slow to
+     set up and no reader needs it for the first paint). */
+  W.dateTitle = function (node) {
+    if (node.tagName === "TIME" && !node.title && node.getAttribute("datetime")) {
+      node.title = this.fullDate(new Date(node.getAttribute("datetime")));
+    }
+  };
 
   W.fetchPage = function (cursor) {
     var path = this.story ? "/stories/" + this.story.id + "/comments?" :
@@ -341,9 +387,15 @@
     this.updateCount();
     mark("rostra-rendered");  // publishers and bench/widget_render.py read these marks
     clearInterval(this.clock);
-    this.clock = setInterval(function () { self.tick(); }, 60000);
-    requestAnimationFrame(function () { setTimeout(function () { mark("rostra-painted"); }, 0); });
-    this.connect();
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        mark("rostra-painted");
+        // after the first frame: the live stream and the clock of "5 minutes ago"
+        clearInterval(self.clock);
+        self.clock = setInterval(function () { self.tick(); }, 60000);
+        self.connect();
+      }, 0);
+    });
     if (location.hash.indexOf("#comment-") === 0) {
       var target = this.root.getElementById(location.hash.slice(1));
       if (target) { target.scrollIntoView(); target.focus(); }
@@ -403,25 +455,44 @@
 
   W.find = function (id) { return this.feed && this.feed.querySelector('article[data-id="' + id + '"]'); };
 
-  /* ---- one comment ---- */
+  /* ---- one comment ----
+     Hundreds of these make the first render, so they are built with bare DOM calls and carry
+     no listeners of their own: W.act handles every button through its data-act. */
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function actButton(cls, act, text) {
+    var b = el("button", cls, text);
+    b.type = "button";
+    b.setAttribute("data-act", act);
+    return b;
+  }
+
   W.comment = function (c, level, featured) {
-    var self = this, name = this.nameOf(c);
+    var name = this.nameOf(c);
     var id = (featured ? "rostra-f-" : "comment-") + c.id;
-    var art = h("article" + (c.status === "pending" ? ".pending" : ""), {
-      id: id, "data-id": c.id, tabindex: "-1", "aria-labelledby": id + "-by"
-    });
+    var art = el("article", c.status === "pending" ? "pending" : null);
+    art.id = id;
+    art.setAttribute("data-id", c.id);
+    art.setAttribute("tabindex", "-1");
+    art.setAttribute("aria-labelledby", id + "-by");
     art._c = c;
-    art.appendChild(this.card(c, id));
+    var card = this.card(c, id, name);
+    art.appendChild(card);
     if (!featured) {
-      var group = h("div.replies", { role: "group", "aria-label": this.s("replies_to", { name: name }),
-        id: id + "-replies" });
+      var group = el("div", "replies"), replies = c.replies || [];
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", this.s("replies_to", { name: name }));
+      group.id = id + "-replies";
+      for (var i = 0; i < replies.length; i++) group.appendChild(this.comment(replies[i], level + 1));
       art.appendChild(group);
-      (c.replies || []).forEach(function (r) { group.appendChild(self.comment(r, level + 1)); });
-      this.toggle(art);
-      if (c.more_replies) {
-        art.appendChild(h("button.link.toggle", { type: "button", text: this.s("more_replies"),
-          onclick: function () { self.moreReplies(art, this); } }));
+      if (replies.length && card.lastChild.className === "tools") {
+        card.lastChild.appendChild(this.collapser(group));
       }
+      if (c.more_replies) art.appendChild(actButton("link toggle", "more", this.s("more_replies")));
     }
     return art;
   };
@@ -429,27 +500,40 @@
   W.nameOf = function (c) { return c.author && c.author.name ? c.author.name : this.s("anonymous"); };
 
   /* the visible part of a comment: meta line, text, tools (rebuilt after edits) */
-  W.card = function (c, id) {
-    var name = this.nameOf(c), card = h("div.card");
+  W.card = function (c, id, name) {
+    name = name || this.nameOf(c);
+    var card = el("div", "card");
     if (c.status === "deleted") {
-      card.appendChild(h("p.gone", { id: id + "-by", text: this.s("deleted") }));
+      var gone = el("p", "gone", this.s("deleted"));
+      gone.id = id + "-by";
+      card.appendChild(gone);
       return card;
     }
-    var when = new Date(c.created_at);
-    var av = h("span.av", { "aria-hidden": "true", text: initials(name) });
+    var meta = el("div", "meta"), av = el("span", "av", initials(name)), who = el("span", "name", name);
+    av.setAttribute("aria-hidden", "true");
     av.style.background = COLORS[hash(name) % COLORS.length];
-    card.appendChild(h("div.meta", null, av,
-      h("span.name", { id: id + "-by", text: name }),
-      c.reply_to ? h("span.to", { text: this.s("in_reply_to", { name: c.reply_to.name || this.s("anonymous") }) }) : null,
-      h("time", { datetime: c.created_at, title: this.fmt("dt").format(when), text: this.ago(when) }),
-      c.edited_at ? h("span.to", { text: "· " + this.s("edited") }) : null,
-      c.featured ? h("span.badge.featured", { text: this.s("featured_badge") }) : null,
-      c.mine ? h("span.badge.mine", { text: this.s("you_badge") }) : null,
-      c.status === "pending" ? h("span.badge.held", { title: this.s("held_note"), text: this.s("held_badge") }) : null));
-    var text = h("div.text");
+    who.id = id + "-by";
+    meta.appendChild(av);
+    meta.appendChild(who);
+    if (c.reply_to) {
+      meta.appendChild(el("span", "to", this.s("in_reply_to", { name: c.reply_to.name || this.s("anonymous") })));
+    }
+    var time = el("time", null, this.ago(new Date(c.created_at)));
+    time.setAttribute("datetime", c.created_at);  // its title (the full date) comes on hover
+    meta.appendChild(time);
+    if (c.edited_at) meta.appendChild(el("span", "to", "· " + this.s("edited")));
+    if (c.featured) meta.appendChild(el("span", "badge featured", this.s("featured_badge")));
+    if (c.mine) meta.appendChild(el("span", "badge mine", this.s("you_badge")));
+    if (c.status === "pending") {
+      var held = el("span", "badge held", this.s("held_badge"));
+      held.title = this.s("held_note");
+      meta.appendChild(held);
+    }
+    card.appendChild(meta);
+    var text = el("div", "text");
     text.appendChild(safeHtml(c.html));
     card.appendChild(text);
-    card.appendChild(this.tools(c, null, name));
+    card.appendChild(this.tools(c, name));
     return card;
   };
 
@@ -470,45 +554,45 @@
     return Math.abs(x);
   }
 
-  /* Intl formatters are costly to build: one of each per widget */
-  W.fmt = function (kind) {
-    var cache = this._fmt || (this._fmt = {}), lang = this.config.language || "en";
-    if (!cache[kind + lang]) {
-      cache[kind + lang] = kind === "dt"
-        ? new Intl.DateTimeFormat(lang, { dateStyle: "long", timeStyle: "short" })
-        : new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  /* The full date (for tooltips), with a formatter built once per widget on first use: setting
+     up Intl date and number formatting costs tens of milliseconds in a fresh page. */
+  W.fullDate = function (date) {
+    var lang = this.config.language || "en";
+    if (!this._dates || this._dates.lang !== lang) {
+      this._dates = new Intl.DateTimeFormat(lang, { dateStyle: "long", timeStyle: "short" });
+      this._dates.lang = lang;
     }
-    return cache[kind + lang];
+    return this._dates.format(date);
   };
 
+  /* "5 minutes ago" from the string tables (plural rules are cheap; Intl.RelativeTimeFormat is
+     not, and it would be paid before the first paint). A date in the future is "just now". */
+  var AGO = [[3600, 60, "ago_minute"], [86400, 3600, "ago_hour"], [604800, 86400, "ago_day"],
+    [2629800, 604800, "ago_week"], [31557600, 2629800, "ago_month"], [Infinity, 31557600, "ago_year"]];
   W.ago = function (date) {
-    var secs = (date.getTime() - Date.now()) / 1000, abs = Math.abs(secs);
-    if (abs < 45) return this.s("just_now");
-    var units = [[60, "second"], [3600, "minute"], [86400, "hour"], [604800, "day"],
-      [2629800, "week"], [31557600, "month"], [Infinity, "year"]];
-    var div = [1, 60, 3600, 86400, 604800, 2629800, 31557600];
-    for (var i = 0; i < units.length; i++) {
-      if (abs < units[i][0]) {
-        return this.fmt("rel").format(Math.round(secs / div[i]), units[i][1]);
-      }
-    }
+    var secs = (Date.now() - date.getTime()) / 1000;
+    if (!(secs >= 60)) return this.s("just_now");
+    for (var i = 0; secs >= AGO[i][0]; i++) { /* find the unit */ }
+    return this.s(AGO[i][2], { n: Math.max(1, Math.round(secs / AGO[i][1])) });
   };
 
   /* collapse/expand button for a comment's replies (kept in step with their number) */
   W.toggle = function (art) {
-    var self = this, group = art.querySelector(":scope > .replies"), n = group.children.length;
+    var group = art.querySelector(":scope > .replies"), n = group.children.length;
     var btn = art.querySelector(":scope > .card .tools .collapse");
     if (!n) { if (btn) btn.remove(); return; }
     if (!btn) {
-      btn = h("button.link.collapse", { type: "button", "aria-controls": group.id,
-        onclick: function () {
-          group.hidden = !group.hidden;
-          self.toggleText(btn, group);
-        } });
       var tools = art.querySelector(":scope > .card .tools");
-      if (tools) tools.appendChild(btn);
+      if (tools) tools.appendChild(this.collapser(group));
+    } else {
+      this.toggleText(btn, group);
     }
+  };
+  W.collapser = function (group) {
+    var btn = actButton("link collapse", "collapse");
+    btn.setAttribute("aria-controls", group.id);
     this.toggleText(btn, group);
+    return btn;
   };
   W.toggleText = function (btn, group) {
     var n = group.children.length;
@@ -516,31 +600,25 @@
     btn.textContent = this.s(group.hidden ? "show_replies" : "hide_replies", { n: n });
   };
 
-  W.tools = function (c, _, name) {
-    var self = this, tools = h("div.tools");
+  W.tools = function (c, name) {
+    var tools = el("div", "tools");
     if (c.status === "published") {
-      var like = h("button.link", { type: "button", "aria-pressed": String(!!c.reacted),
-        "aria-label": this.s("like") + " (" + this.s("likes", { n: c.reactions }) + ")",
-        onclick: function () { self.react(c, like); } }, h("span.heart", { "aria-hidden": "true", text: "♥" }),
-        h("span.n", { text: c.reactions ? String(c.reactions) : this.s("like") }));
+      var like = actButton("link", "like"), heart = el("span", "heart", "♥");
+      like.setAttribute("aria-pressed", String(!!c.reacted));
+      like.setAttribute("aria-label", this.s("like") + " (" + this.s("likes", { n: c.reactions }) + ")");
+      heart.setAttribute("aria-hidden", "true");
+      like.appendChild(heart);
+      like.appendChild(el("span", "n", c.reactions ? String(c.reactions) : this.s("like")));
       tools.appendChild(like);
       if (this.open()) {
-        tools.appendChild(h("button.link", { type: "button", text: this.s("reply"),
-          "aria-label": this.s("reply") + " – " + name,
-          onclick: function () { self.replyTo(this.closest("article"), c, name, this); } }));
+        var reply = actButton("link", "reply", this.s("reply"));
+        reply.setAttribute("aria-label", this.s("reply") + " – " + name);
+        tools.appendChild(reply);
       }
     }
-    if (c.mine && this.editable(c)) {
-      tools.appendChild(h("button.link", { type: "button", text: this.s("edit"),
-        onclick: function () { self.edit(this.closest("article"), c, this); } }));
-    }
-    if (c.mine) {
-      tools.appendChild(h("button.link", { type: "button", text: this.s("delete"),
-        onclick: function () { self.confirmDelete(this.closest("article"), c, this); } }));
-    } else if (c.status === "published") {
-      tools.appendChild(h("button.link", { type: "button", text: this.s("report"),
-        onclick: function () { self.reportForm(this.closest("article"), c, this); } }));
-    }
+    if (c.mine && this.editable(c)) tools.appendChild(actButton("link", "edit", this.s("edit")));
+    if (c.mine) tools.appendChild(actButton("link", "delete", this.s("delete")));
+    else if (c.status === "published") tools.appendChild(actButton("link", "report", this.s("report")));
     return tools;
   };
 
@@ -1025,7 +1103,7 @@
   api.reload = function () { if (widget) widget.start(); };
 
   function boot() {
-    var box = document.getElementById(script.getAttribute("data-container") || "rostra-comments");
+    var box = container();
     if (!box || !opt("site")) {
       if (window.console) console.warn("Rostra: add <div id=\"rostra-comments\"></div> and data-site");
       return;
@@ -1034,6 +1112,8 @@
     if (api._expired) widget.expired = api._expired;
     widget.start();
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
-  else boot();
+  // The snippet puts the container before the script, so it is usually there already: start
+  // at once rather than after the rest of the article has been parsed.
+  if (container() || document.readyState !== "loading") boot();
+  else document.addEventListener("DOMContentLoaded", boot);
 })();
