@@ -6,7 +6,7 @@ import pytest
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
 from rostra.moderation.fast import DEFAULT_MODEL_DIR, FastScorer
-from rostra.moderation.features import NgramHasher
+from rostra.moderation.features import NgramHasher, char_offsets_of_bytes
 from rostra.moderation.normalize import normalize
 from rostra.moderation.policy import Policy
 from rostra.moderation.scorer import check_scorer
@@ -111,3 +111,33 @@ def test_hasher_logits_match_the_sparse_matrix():
 def test_shipped_model_files_fit_the_size_budget():
     total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
     assert total <= 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain ascii", "café 日本 😀 end", "lone \ud800 surrogate", "\U0010ffff\u07ff\u0800", ""],
+)
+def test_byte_offsets_map_to_the_characters_that_own_them(text):
+    encoded = text.encode("utf-8", "replace")
+    mapped = char_offsets_of_bytes(text, encoded)
+    assert mapped.shape == (len(encoded) + 1,)
+    assert mapped[-1] == len(text)
+    for i, ch in enumerate(text):
+        start = len(text[:i].encode("utf-8", "replace"))
+        width = len(ch.encode("utf-8", "replace"))
+        assert list(mapped[start : start + width]) == [i] * width
+
+
+def test_word_contributions_of_a_batch_equal_those_of_each_text(fast):
+    texts = ["you stupid idiot", "", "café idiot 😀 moron", "plain words here"]
+    starts, ends, indptr, contrib = fast.word_contributions_many(texts)
+    assert indptr.tolist()[0] == 0 and indptr.tolist()[-1] == len(starts)
+    for i, text in enumerate(texts):
+        offsets, alone = fast.word_contributions(text)
+        a, b = indptr[i], indptr[i + 1]
+        assert list(zip(starts[a:b].tolist(), ends[a:b].tolist(), strict=True)) == offsets
+        assert np.allclose(contrib[a:b], alone, atol=1e-5)
+    assert [
+        texts[2][s:e]
+        for s, e in zip(starts[indptr[2] : indptr[3]], ends[indptr[2] : indptr[3]], strict=True)
+    ] == ["café", "idiot", "😀", "moron"]

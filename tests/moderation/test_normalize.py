@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rostra.moderation.normalize import normalize
+from rostra.moderation.normalize import normalize, with_offsets
 
 
 @pytest.mark.parametrize(
@@ -146,3 +146,31 @@ def test_property_original_span_holds_the_normalised_letters() -> None:
             # Each normalised letter appears, in order, in the normalised original span.
             it = iter(covered)
             assert all(ch in it for ch in m.group()), (original, m.group(), original[a:b])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain ASCII, nothing to undo.",
+        "f u c k you",
+        "fuuuuuck off",
+        "sh!t and 4ss",
+        "ｆｕｌｌｗｉｄｔｈ",
+        "zero\u200bwidth",
+        "İstanbul",
+        "bell\x07",
+        "",
+    ],
+)
+def test_offsets_added_later_equal_those_of_a_full_normalisation(text):
+    full = normalize(text)
+    later = with_offsets(normalize(text, with_offsets=False))
+    assert later.text == full.text and later.stretched == full.stretched
+    assert tuple(later.offsets) == tuple(full.offsets)
+    for start in range(len(full.text)):
+        assert later.to_original(start, start + 1) == full.to_original(start, start + 1)
+
+
+def test_offsets_are_kept_when_already_there():
+    full = normalize("f u c k")
+    assert with_offsets(full) is full

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rostra.domain.errors import ScorerNotLoaded
+from rostra.domain.errors import InvalidInput, ScorerNotLoaded
+from rostra.moderation.fast import FastScorer
 from rostra.moderation.normalize import normalize
 from rostra.moderation.scorer import check_explainer
 from rostra.moderation.spans import SpanExplainer, words_of
@@ -65,3 +66,47 @@ def test_explain_before_load_is_refused():
 def test_words_keep_masked_letters_and_inner_apostrophes():
     text = "f*ck 'quoted' don't"
     assert [text[a:b] for a, b in words_of(text)] == ["f*ck", "quoted", "don't"]
+
+
+BATCH = [
+    "Thanks for the update, you stupid idiot.",
+    "",
+    "The council meets on Tuesday.",
+    "what an idiot, f*ck off",
+    "日本 😀 you moron's friend",
+    "shut up",
+]
+
+
+def test_a_batch_gives_each_comment_the_spans_it_gets_alone(explainer):
+    texts = [normalize(t).text for t in BATCH]
+    labels = [["toxicity", "insult", "obscene"]] * len(texts)
+    batch = explainer.explain_many(texts, labels)
+    assert len(batch) == len(texts)
+    assert any(batch), "the batch must contain something to explain"
+    for text, wanted, spans in zip(texts, labels, batch, strict=True):
+        alone = explainer.explain(text, wanted)
+        assert [s[:3] for s in spans] == [s[:3] for s in alone]
+        assert [s[3] for s in spans] == pytest.approx([s[3] for s in alone], abs=1e-9)
+
+
+def test_a_batch_respects_each_comment_s_labels_and_gate(explainer):
+    texts = [normalize("you stupid idiot").text] * 3
+    out = explainer.explain_many(texts, [["insult"], [], ["toxicity"]], toxicity=[None, None, -1.0])
+    assert out[0] and {s[0] for s in out[0]} == {"insult"}
+    assert out[1] == []
+    assert out[2] == [] or explainer.config["gate"] <= -1.0
+
+
+def test_a_batch_with_mismatched_labels_is_refused(explainer):
+    with pytest.raises(InvalidInput):
+        explainer.explain_many(["a", "b"], [["toxicity"]])
+
+
+def test_the_explainer_shares_a_loaded_fast_tier():
+    fast = FastScorer()
+    fast.load()
+    shared = SpanExplainer(fast=fast)
+    shared.load()
+    assert shared._fast is fast
+    assert shared.explain(normalize("you idiot").text, ["toxicity"])

@@ -29,7 +29,7 @@ from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS, SPAM
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult, Reason
 from rostra.moderation.explain import explanation_reasons
-from rostra.moderation.normalize import NormalizedText, normalize
+from rostra.moderation.normalize import NormalizedText, normalize, with_offsets
 from rostra.moderation.policy import TIERS, Policy
 from rostra.moderation.scorer import Explainer, Scorer
 from rostra.moderation.spam import link_reasons, spam_score, spam_signals
@@ -122,7 +122,8 @@ class ModerationEngine:
         if "fast" in tiers:
             fast = _build("fast", "FastScorer", fast_dir, problems)
             if fast is not None:
-                explainer = _build("spans", "SpanExplainer", fast_dir, problems)
+                # The explainer reads the fast model's weights: share the loaded copy.
+                explainer = _build("spans", "SpanExplainer", fast_dir, problems, fast=fast)
         if "accurate" in tiers:
             accurate = _build("accurate", "AccurateScorer", accurate_dir, problems)
         if fast is None and accurate is None:
@@ -248,17 +249,26 @@ class ModerationEngine:
         results: list[ModerationResult] = []
         empty = {label: 0.0 for label in LABELS}
         positions = {i: k for k, i in enumerate(to_score)}
-        for i, text in enumerate(judged):
+        all_scores: list[dict[str, float]] = []
+        for i in range(len(judged)):
             k = positions.get(i)
             if k is None:
-                scores, used = dict(empty), "none"
+                all_scores.append(dict(empty))
             else:
-                scores = {label: float(v) for label, v in zip(LABELS, label_scores[k], strict=True)}
-                used = tiers[k]
+                all_scores.append(
+                    {label: float(v) for label, v in zip(LABELS, label_scores[k], strict=True)}
+                )
+        explained: dict[int, list[Reason]] = {}
+        if explain and self.explainer is not None:
+            explained = self._explain(
+                {i: normalized[i] for i in to_score}, {i: all_scores[i] for i in to_score}, policy
+            )
+        for i, text in enumerate(judged):
+            k = positions.get(i)
+            scores = all_scores[i]
+            used = "none" if k is None else tiers[k]
             ctx = contexts[i] if contexts is not None else None
-            reasons: list[Reason] = []
-            if explain and k is not None and self.explainer is not None:
-                reasons.extend(self._explain(normalized[i], scores, policy))
+            reasons: list[Reason] = list(explained.get(i, ()))
             reasons.extend(wordlist.find(normalized[i]))
             signals = spam_signals(text, ctx)
             signals[SPAM] = spam_score(signals)
@@ -281,16 +291,36 @@ class ModerationEngine:
         return results
 
     def _explain(
-        self, normalized: NormalizedText, scores: dict[str, float], policy: Policy
-    ) -> list[Reason]:
-        labels = [label for label in LABELS if scores[label] >= policy.thresholds[label].review]
-        if not labels:
-            return []
+        self,
+        normalized: dict[int, NormalizedText],
+        scores: dict[int, dict[str, float]],
+        policy: Policy,
+    ) -> dict[int, list[Reason]]:
+        """Reasons over the original text for every label at or above its review threshold,
+        for all texts of the batch at once (an explainer with ``explain_many`` runs once)."""
         assert self.explainer is not None
-        with_offsets = normalize(normalized.original)
-        spans = self.explainer.explain(with_offsets.text, labels)
-        wanted = set(labels)
-        return explanation_reasons(with_offsets, [s for s in spans if s[0] in wanted])
+        wanted: dict[int, list[str]] = {}
+        for i, row in scores.items():
+            labels = [label for label in LABELS if row[label] >= policy.thresholds[label].review]
+            if labels:
+                wanted[i] = labels
+        if not wanted:
+            return {}
+        order = list(wanted)
+        mapped = [with_offsets(normalized[i]) for i in order]
+        texts = [n.text for n in mapped]
+        many = getattr(self.explainer, "explain_many", None)
+        if callable(many):
+            found = many(texts, [wanted[i] for i in order])
+        else:
+            found = [
+                self.explainer.explain(t, wanted[i]) for t, i in zip(texts, order, strict=True)
+            ]
+        out: dict[int, list[Reason]] = {}
+        for i, norm, spans in zip(order, mapped, found, strict=True):
+            keep = set(wanted[i])
+            out[i] = explanation_reasons(norm, [s for s in spans if s[0] in keep])
+        return out
 
 
 def _in_label_order(scorer: Scorer, rows: np.ndarray, n: int) -> np.ndarray:
@@ -312,7 +342,9 @@ def _in_label_order(scorer: Scorer, rows: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _build(module: str, class_name: str, model_dir: Path | None, problems: list[str]) -> Any:
+def _build(
+    module: str, class_name: str, model_dir: Path | None, problems: list[str], **extra: Any
+) -> Any:
     """Import ``rostra.moderation.<module>.<class_name>``, build it and load it; None on failure.
 
     Imported here, not at the top: each tier pulls in its own runtime (onnxruntime for the
@@ -320,7 +352,7 @@ def _build(module: str, class_name: str, model_dir: Path | None, problems: list[
     """
     try:
         component = getattr(importlib.import_module(f"rostra.moderation.{module}"), class_name)(
-            model_dir=model_dir
+            model_dir=model_dir, **extra
         )
         component.load()
     except (OSError, ValueError, KeyError, ImportError, AttributeError, InvalidInput) as exc:

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
 from rostra.moderation.features import NgramHasher, char_offsets_of_bytes
+
+_SEP = "\x00"
 
 __all__ = ["DEFAULT_MODEL_DIR", "FastModel", "FastScorer", "load_fast_model", "save_fast_model"]
 
@@ -139,9 +140,10 @@ class FastScorer:
         model = load_fast_model(directory)
         self._hasher = model.hasher()
         # Fold the IDF into the weights once, so scoring needs no per-feature values.
+        # The unfolded weights are not kept: (n_features, 6) float32 is tens of MB per copy.
         self._weighted = np.ascontiguousarray(model.weights * model.idf[:, None])
         self._idf_sq = (model.idf * model.idf).astype(np.float32)
-        self._model = model
+        self._model = replace(model, weights=np.zeros((0, len(LABELS)), dtype=np.float32))
 
     @property
     def model(self) -> FastModel:
@@ -170,39 +172,75 @@ class FastScorer:
         A feature's weight is shared evenly by the words it overlaps: a word unigram goes to
         its word, a word pair to both words, a character n-gram to the words it touches.
         """
+        starts, ends, indptr, contrib = self.word_contributions_many([text])
+        offsets = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        return offsets, contrib
+
+    def word_contributions_many(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`word_contributions` for a batch in one vectorised pass.
+
+        Returns the words' character ``starts`` and ``ends`` (each relative to its own text),
+        ``indptr`` (text i owns words ``indptr[i]:indptr[i + 1]``) and the (W, 6) shares.
+        """
         self.model  # noqa: B018 - raises ScorerNotLoaded
-        assert self._hasher is not None
-        encoded = text.encode("utf-8", "replace")
-        starts, ends, _hashes = self._hasher.word_bounds(np.frombuffer(encoded, dtype=np.uint8))
+        hasher = self._hasher
+        assert hasher is not None
+        n = len(texts)
+        b = hasher._bytes(texts)
+        seps = np.flatnonzero(b == 0)
+        starts, ends, _hashes = hasher.word_bounds(b)
+        wdoc = np.searchsorted(seps, starts)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(wdoc, minlength=n), out=indptr[1:])
         n_words = starts.shape[0]
+        empty = np.zeros(0, dtype=np.int64)
         if n_words == 0:
-            return [], np.zeros((0, len(LABELS)), dtype=np.float32)
+            return empty, empty, indptr, np.zeros((0, len(LABELS)), dtype=np.float32)
 
-        def word_at(byte: np.ndarray) -> np.ndarray:
-            i = np.searchsorted(starts, byte, side="right") - 1
-            inside = (i >= 0) & (byte < ends[np.maximum(i, 0)])
-            return np.where(inside, i, -1)
-
-        blocks = [b for b in self._hasher.blocks([text], positions=True) if b.feats.size]
-        norm_sq: dict[str, float] = {}
+        blocks = [blk for blk in hasher.blocks(texts, positions=True) if blk.feats.size]
+        norm_sq = {group: np.zeros(n, dtype=np.float64) for group in {blk.group for blk in blocks}}
+        docs = []
         for blk in blocks:
-            norm_sq[blk.group] = norm_sq.get(blk.group, 0.0) + float(self._idf_sq[blk.feats].sum())
-        feats = np.concatenate([b.feats for b in blocks])
-        pos = np.concatenate([b.pos for b in blocks if b.pos is not None])
-        end = np.concatenate([b.ends for b in blocks if b.ends is not None])
+            doc = np.repeat(np.arange(n), np.diff(blk.indptr))
+            norm_sq[blk.group] += np.bincount(doc, weights=self._idf_sq[blk.feats], minlength=n)
+            docs.append(doc)
+        inv_norm = {group: 1.0 / np.where(v > 0, np.sqrt(v), 1.0) for group, v in norm_sq.items()}
+        feats = np.concatenate([blk.feats for blk in blocks])
+        pos = np.concatenate([blk.pos for blk in blocks if blk.pos is not None])
+        end = np.concatenate([blk.ends for blk in blocks if blk.ends is not None])
         scale = np.concatenate(
-            [np.full(b.feats.shape[0], 1.0 / (np.sqrt(norm_sq[b.group]) or 1.0)) for b in blocks]
+            [inv_norm[blk.group][doc] for blk, doc in zip(blocks, docs, strict=True)]
         )
-        first, last = word_at(pos), word_at(end - 1)
-        share = np.where((first >= 0) & (last >= 0) & (first != last), 0.5, 1.0) * scale
+
+        # The word each byte belongs to (-1 between words), so a feature's words are two
+        # look-ups instead of two binary searches.
+        started = np.zeros(b.shape[0], dtype=np.int64)
+        started[starts] = 1
+        latest = np.cumsum(started) - 1
+        word_of_byte = np.where(
+            (latest >= 0) & (np.arange(b.shape[0]) < ends[np.maximum(latest, 0)]), latest, -1
+        )
+        first, last = word_of_byte[pos], word_of_byte[end - 1]
+        # Each occurrence's weighted features go to its first word and, when it spans two
+        # words, half to each: one weighted count per label over all (word, share) pairs.
+        two = (first >= 0) & (last >= 0) & (first != last)
         take_first = first >= 0
         take_last = (last >= 0) & (last != first)
-        occurrence = np.arange(feats.shape[0])
+        share = np.where(two, 0.5, 1.0) * scale
+        occurrences = np.concatenate([np.flatnonzero(take_first), np.flatnonzero(take_last)])
         rows = np.concatenate([first[take_first], last[take_last]])
-        cols = np.concatenate([occurrence[take_first], occurrence[take_last]])
-        vals = np.concatenate([share[take_first], share[take_last]])
-        spread = sp.csr_matrix((vals, (rows, cols)), shape=(n_words, feats.shape[0]))
-        contrib = np.asarray(spread @ self._weighted[feats], dtype=np.float32)
-        char_of_byte = char_offsets_of_bytes(text, encoded)
-        offsets = list(zip(char_of_byte[starts].tolist(), char_of_byte[ends].tolist(), strict=True))
-        return offsets, contrib
+        weighted = np.ascontiguousarray(
+            (self._weighted[feats[occurrences]] * share[occurrences, None].astype(np.float32)).T
+        )
+        contrib = np.empty((n_words, len(LABELS)), dtype=np.float32)
+        for j in range(len(LABELS)):
+            contrib[:, j] = np.bincount(rows, weights=weighted[j], minlength=n_words)
+
+        # Byte offsets in the joined batch -> character offsets within each text.
+        joined = _SEP.join(texts)
+        char_of_byte = char_offsets_of_bytes(joined, b.tobytes())
+        doc_start = np.concatenate(([0], seps + 1))
+        base = char_of_byte[doc_start][wdoc]
+        return char_of_byte[starts] - base, char_of_byte[ends] - base, indptr, contrib

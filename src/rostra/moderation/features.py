@@ -273,7 +273,11 @@ def char_offsets_of_bytes(text: str, encoded: bytes) -> np.ndarray:
     """For each byte offset of ``encoded`` (and its end), the character offset in ``text``."""
     if len(encoded) == len(text):
         return np.arange(len(encoded) + 1)
-    widths = np.fromiter((len(c.encode("utf-8", "replace")) for c in text), np.int64, len(text))
+    # UTF-8 width of each character from its code point; a lone surrogate becomes "?" (1 byte)
+    # under the "replace" error handler the encoder used.
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    widths = 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
+    widths[(cps >= 0xD800) & (cps < 0xE000)] = 1
     out = np.empty(len(encoded) + 1, dtype=np.int64)
     out[:-1] = np.repeat(np.arange(len(text)), widths)
     out[-1] = len(text)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["NormalizedText", "normalize"]
+__all__ = ["NormalizedText", "normalize", "with_offsets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,3 +317,18 @@ def normalize(text: str, *, with_offsets: bool = True) -> NormalizedText:
         out, offsets = _sub(_STRETCH_RE, _collapse, out, offsets)
         stretched = len(out) != before
     return NormalizedText(out, tuple(offsets) if offsets is not None else None, text, stretched)
+
+
+def with_offsets(normalized: NormalizedText) -> NormalizedText:
+    """``normalized`` (from ``normalize(..., with_offsets=False)``) with its offset map.
+
+    An ASCII text whose length did not change maps one to one (on ASCII every stage either
+    keeps the length character by character or shortens the text), so its map is the
+    identity and costs nothing; any other text is normalised again with the map.
+    """
+    if normalized.offsets is not None:
+        return normalized
+    original = normalized.original
+    if original.isascii() and len(normalized.text) == len(original):
+        return replace(normalized, offsets=range(len(original) + 1))
+    return normalize(original)

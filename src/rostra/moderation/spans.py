@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,42 @@ SPAN_TYPES: tuple[str, ...] = (INSULT, THREAT, IDENTITY_ATTACK, OBSCENE)
 
 Span = tuple[str, int, int, float]  # (label, start, end, weight)
 
-_CH = "A-Za-z0-9*\u0080-\U0010ffff"
-_WORD = re.compile(f"[{_CH}](?:[{_CH}']*[{_CH}])?")
+# Word characters: ASCII letters and digits, "*" (masked letters) and everything beyond ASCII;
+# an apostrophe belongs to a word only between word characters ("don't", not "'quoted'").
+_WORD_CHAR = np.zeros(128, dtype=bool)
+for _c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*":
+    _WORD_CHAR[ord(_c)] = True
+_APOSTROPHE = ord("'")
 _N_FEATURES = 9
 
 
 def words_of(text: str) -> list[tuple[int, int]]:
     """Word offsets in a normalised text (letters, digits, ``*``, inner apostrophes)."""
-    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    starts, ends, _indptr = words_of_many([text])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def words_of_many(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`words_of` for a batch: starts and ends (relative to each text), and ``indptr``
+    (text i owns words ``indptr[i]:indptr[i + 1]``), found with array operations."""
+    joined = "\n".join(texts)
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    is_char = np.where(cps < 128, _WORD_CHAR[np.minimum(cps, 127)], True)
+    in_run = is_char | (cps == _APOSTROPHE)
+    edges = np.diff(np.concatenate(([False], in_run, [False])).astype(np.int8))
+    run_start, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    # A word is a run of word characters and apostrophes without its outer apostrophes.
+    chars = np.flatnonzero(is_char)
+    first = np.searchsorted(chars, run_start)
+    last = np.searchsorted(chars, run_end) - 1
+    keep = first <= last
+    starts, ends = chars[first[keep]], chars[last[keep]] + 1
+    text_start = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in texts], out=text_start[1:])
+    doc = np.searchsorted(text_start, starts, side="right") - 1
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc, minlength=len(texts)), out=indptr[1:])
+    return starts - text_start[doc], ends - text_start[doc], indptr
 
 
 def _logit(p: float) -> float:
@@ -60,33 +87,54 @@ def word_features(
 
     ``fast`` is (len(words), 6): each word's share of the fast model's six logits.
     """
-    n = len(words)
     lex = np.array([_logit(lexicon[w][0]) if w in lexicon else _logit(prior) for w in words])
     seen = np.array([1.0 if w in lexicon else 0.0 for w in words])
-    x = np.zeros((n, _N_FEATURES), dtype=np.float64)
-    if n == 0:
+    return _features(lex, seen, fast, np.array([0, len(words)], dtype=np.int64))
+
+
+def _features(
+    lex: np.ndarray, seen: np.ndarray, fast: np.ndarray, indptr: np.ndarray
+) -> np.ndarray:
+    """:func:`word_features` for the words of many posts; post i owns ``indptr[i]:indptr[i+1]``."""
+    total = lex.shape[0]
+    x = np.zeros((total, _N_FEATURES), dtype=np.float64)
+    if total == 0:
         return x
+    counts = np.diff(indptr)
+    doc = np.repeat(np.arange(counts.shape[0]), counts)
+    nonempty = counts > 0
     x[:, 0] = lex
     x[:, 1] = seen
+    # Neighbours within the same post only.
     x[1:, 2] = lex[:-1]
+    x[indptr[:-1][nonempty], 2] = 0.0
     x[:-1, 3] = lex[1:]
+    x[indptr[1:][nonempty] - 1, 3] = 0.0
     x[:, 4] = fast[:, LABELS.index("toxicity")]
     x[:, 5] = fast[:, LABELS.index("insult")]
     x[:, 6] = fast[:, LABELS.index("obscene")]
-    x[:, 7] = lex - lex.max()
-    x[:, 8] = math.log1p(n)
+    peak = np.zeros(counts.shape[0])
+    peak[nonempty] = np.maximum.reduceat(lex, indptr[:-1][nonempty])
+    x[:, 7] = lex - peak[doc]
+    x[:, 8] = np.log1p(counts)[doc]
     return x
 
 
 class SpanExplainer:
-    """Finds the words behind each label; see the module docstring."""
+    """Finds the words behind each label; see the module docstring.
+
+    ``fast`` shares an already loaded fast tier (the engine passes its own, so the model is in
+    memory once); without it the explainer loads the fast model beside ``spans.json``.
+    """
 
     name = "spans"
 
-    def __init__(self, *, model_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, *, model_dir: str | Path | None = None, fast: FastScorer | None = None
+    ) -> None:
         self.model_dir = model_dir
         self._config: dict[str, Any] | None = None
-        self._fast: FastScorer | None = None
+        self._fast = fast
 
     def get_params(self) -> dict[str, Any]:
         return {"model_dir": None if self.model_dir is None else str(self.model_dir)}
@@ -99,14 +147,20 @@ class SpanExplainer:
             config = json.loads((directory / "spans.json").read_text(encoding="utf-8"))
             coef = np.asarray(config["coef"], dtype=np.float64)
             float(config["threshold"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            lexicon: dict[str, list[float]] = config["lexicon"]
+            prior = float(config["prior"])
+            self._lex_logit = {word: _logit(entry[0]) for word, entry in lexicon.items()}
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise InvalidInput(f"cannot load the span model from {directory}: {exc}") from exc
         if coef.shape != (_N_FEATURES,):
             raise InvalidInput(f"span model in {directory} does not match this version")
-        fast = FastScorer(model_dir=directory)
-        fast.load()
-        self._fast = fast
+        if self._fast is None:
+            self._fast = FastScorer(model_dir=directory)
+        self._fast.load()
         self._coef = coef
+        self._prior_logit = _logit(prior)
+        # Lexicon share at which a word counts as evidence on its own (see word_scores).
+        self._evidence = {word for word, entry in lexicon.items() if entry[0] > 2 * prior}
         self._config = config
 
     @property
@@ -117,25 +171,64 @@ class SpanExplainer:
 
     def word_scores(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Offsets of the words of a normalised text and each word's toxicity in [0, 1]."""
+        offsets, scores, _fast = self._word_scores_many([text])[0]
+        return offsets, scores
+
+    def _word_scores_many(
+        self, texts: Sequence[str]
+    ) -> list[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
+        """Per text: word offsets, word toxicity, and the words' fast-model shares (W, 6).
+
+        All texts go through the fast model and the span regression together, so the cost
+        per comment is a few dictionary look-ups, not a round of numpy calls.
+        """
         config = self.config
         assert self._fast is not None
-        offsets = words_of(text)
-        if not offsets:
-            return [], np.zeros(0)
-        fast_offsets, contrib = self._fast.word_contributions(text)
-        fast = _align(offsets, fast_offsets, contrib)
-        words = [text[a:b] for a, b in offsets]
-        prior = float(config["prior"])
-        lexicon: dict[str, list[float]] = config["lexicon"]
-        x = word_features(words, lexicon, prior, fast)
+        starts, ends, indptr = words_of_many(texts)
+        counts = np.diff(indptr)
+        total = int(indptr[-1])
+        if total == 0:
+            return [([], np.zeros(0), np.zeros((0, len(LABELS)))) for _ in texts]
+        f_starts, f_ends, f_indptr, contrib = self._fast.word_contributions_many(texts)
+        # Place every text in one coordinate space (a text's characters after the previous
+        # ones) so that words and fast-model words align with one search.
+        base = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum([len(t) + 1 for t in texts], out=base[1:])
+        doc = np.repeat(np.arange(len(texts)), counts)
+        w_start, w_end = starts + base[doc], ends + base[doc]
+        f_doc = np.repeat(np.arange(len(texts)), np.diff(f_indptr))
+        g_start, g_end = f_starts + base[f_doc], f_ends + base[f_doc]
+        fast = np.zeros((total, len(LABELS)), dtype=np.float64)
+        # Give each word the shares of the fast-model words it overlaps.
+        lo = np.searchsorted(g_end, w_start, side="right")
+        hi = np.searchsorted(g_start, w_end, side="left")
+        for k in range(int((hi - lo).max(initial=0))):
+            j = lo + k
+            take = j < hi
+            fast[take] += contrib[j[take]]
+
+        joined = "\n".join(texts)
+        words = [joined[a:b] for a, b in zip(w_start.tolist(), w_end.tolist(), strict=True)]
+        lex_logit = self._lex_logit
+        prior = self._prior_logit
+        lex = np.fromiter((lex_logit.get(w, prior) for w in words), np.float64, total)
+        seen = np.fromiter((w in lex_logit for w in words), np.float64, total)
+        evidence_words = self._evidence
+        evidence = np.fromiter((w in evidence_words for w in words), bool, total)
+
+        x = _features(lex, seen, fast, indptr)
         scores = sigmoid(x @ self._coef + float(config["intercept"]))
         # A word needs evidence of its own: a lexicon share above the average word's, or a
         # push towards toxicity in the fast model. Otherwise the least harmless word of a
         # clean comment would be marked just for being the post's "worst".
-        evidence = np.array([lexicon.get(w, (0.0,))[0] > 2 * prior for w in words]) | (
-            fast[:, LABELS.index("toxicity")] > 0
-        )
-        return offsets, np.where(evidence, scores, 0.0)
+        evidence |= fast[:, LABELS.index("toxicity")] > 0
+        scores = np.where(evidence, scores, 0.0)
+        out = []
+        for i in range(len(texts)):
+            a, b = indptr[i], indptr[i + 1]
+            offsets = list(zip(starts[a:b].tolist(), ends[a:b].tolist(), strict=True))
+            out.append((offsets, scores[a:b], fast[a:b]))
+        return out
 
     def explain(
         self, text: str, labels: Iterable[str], *, toxicity: float | None = None
@@ -145,60 +238,83 @@ class SpanExplainer:
         ``toxicity`` (the comment's toxicity probability, when the caller has it) lets the
         explainer return nothing for comments that are clearly not toxic.
         """
+        return self.explain_many([text], [list(labels)], toxicity=[toxicity])[0]
+
+    def explain_many(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Iterable[str]],
+        *,
+        toxicity: Sequence[float | None] | None = None,
+    ) -> list[list[Span]]:
+        """:meth:`explain` for a batch: ``labels[i]`` (and ``toxicity[i]``) go with ``texts[i]``.
+
+        One vectorised pass over all texts; the spans are those :meth:`explain` gives.
+        """
         config = self.config
-        wanted = [label for label in labels if label in LABELS]
-        if not wanted or not text:
-            return []
-        if toxicity is not None and toxicity < float(config["gate"]):
-            return []
-        offsets, scores = self.word_scores(text)
+        if len(labels) != len(texts) or (toxicity is not None and len(toxicity) != len(texts)):
+            raise InvalidInput("explain_many needs one entry of labels (and toxicity) per text")
+        gate = float(config["gate"])
+        wanted: list[list[str]] = []
+        for i, (text, asked) in enumerate(zip(texts, labels, strict=True)):
+            chosen = [label for label in asked if label in LABELS]
+            low = toxicity is not None and toxicity[i] is not None and toxicity[i] < gate
+            wanted.append(chosen if chosen and text and not low else [])
+        todo = [i for i, w in enumerate(wanted) if w]
+        out: list[list[Span]] = [[] for _ in texts]
+        if not todo:
+            return out
         threshold = float(config["threshold"])
-        hot = [i for i, s in enumerate(scores) if s >= threshold]
+        type_share = float(config["type_share"])
         lexicon: dict[str, list[float]] = config["lexicon"]
-        out: list[Span] = []
-        for label in wanted:
-            if label in SPAN_TYPES:
-                k = 1 + SPAN_TYPES.index(label)
-                chosen = [
-                    i
-                    for i in hot
-                    if (entry := lexicon.get(text[offsets[i][0] : offsets[i][1]])) is not None
-                    and entry[k] >= float(config["type_share"])
-                ]
-                if not chosen:
-                    chosen = self._fast_words(text, offsets, label)
-            else:
-                chosen = hot
-            out.extend(self._merge(label, text, offsets, scores, chosen))
+        scored = self._word_scores_many([texts[i] for i in todo])
+        for i, (offsets, scores, fast) in zip(todo, scored, strict=True):
+            text = texts[i]
+            hot = np.flatnonzero(scores >= threshold).tolist()
+            spans: list[Span] = []
+            for label in wanted[i]:
+                if label in SPAN_TYPES:
+                    k = 1 + SPAN_TYPES.index(label)
+                    chosen = [
+                        j
+                        for j in hot
+                        if (entry := lexicon.get(text[offsets[j][0] : offsets[j][1]])) is not None
+                        and entry[k] >= type_share
+                    ]
+                    if not chosen:
+                        chosen = _fast_words(fast, label)
+                else:
+                    chosen = hot
+                spans.extend(_merge(label, text, offsets, scores, chosen))
+            out[i] = spans
         return out
 
-    def _fast_words(self, text: str, offsets: list[tuple[int, int]], label: str) -> list[int]:
-        """Fallback for a label no lexicon word carries: the words that push its logit most."""
-        assert self._fast is not None
-        fast_offsets, contrib = self._fast.word_contributions(text)
-        share = _align(offsets, fast_offsets, contrib)[:, LABELS.index(label)]
-        if share.size == 0 or share.max() <= 0:
-            return []
-        top = np.argsort(-share)[:2]
-        return sorted(int(i) for i in top if share[i] >= 0.5 * share.max())
 
-    @staticmethod
-    def _merge(
-        label: str,
-        text: str,
-        offsets: list[tuple[int, int]],
-        scores: np.ndarray,
-        chosen: list[int],
-    ) -> list[Span]:
-        spans: list[Span] = []
-        for i in sorted(chosen):
-            start, end = offsets[i]
-            if spans and text[spans[-1][2] : start].isspace():
-                prev = spans[-1]
-                spans[-1] = (label, prev[1], end, max(prev[3], float(scores[i])))
-            else:
-                spans.append((label, start, end, float(scores[i])))
-        return spans
+def _fast_words(fast: np.ndarray, label: str) -> list[int]:
+    """Fallback for a label no lexicon word carries: the words that push its logit most."""
+    share = fast[:, LABELS.index(label)]
+    if share.size == 0 or share.max() <= 0:
+        return []
+    top = np.argsort(-share)[:2]
+    return sorted(int(i) for i in top if share[i] >= 0.5 * share.max())
+
+
+def _merge(
+    label: str,
+    text: str,
+    offsets: list[tuple[int, int]],
+    scores: np.ndarray,
+    chosen: list[int],
+) -> list[Span]:
+    spans: list[Span] = []
+    for i in sorted(chosen):
+        start, end = offsets[i]
+        if spans and text[spans[-1][2] : start].isspace():
+            prev = spans[-1]
+            spans[-1] = (label, prev[1], end, max(prev[3], float(scores[i])))
+        else:
+            spans.append((label, start, end, float(scores[i])))
+    return spans
 
 
 def _align(

@@ -22,7 +22,14 @@ import numpy as np
 from rostra.domain.labels import LABELS
 from rostra.moderation.fast import FastScorer
 from rostra.moderation.normalize import normalize
-from rostra.moderation.spans import SPAN_TYPES, SpanExplainer, _align, word_features, words_of
+from rostra.moderation.spans import (
+    SPAN_TYPES,
+    SpanExplainer,
+    _align,
+    _merge,
+    word_features,
+    words_of,
+)
 from rostra.moderation.training.datasets import RatedPost, load_span_annotations, load_span_split
 
 __all__ = ["span_f1", "predict_offsets", "train_spans"]
@@ -191,7 +198,7 @@ def _offsets_at(prepared: _Prepared, threshold: float) -> set[int]:
     text, norm, offsets, scores = prepared
     chosen = [i for i, s in enumerate(scores) if s >= threshold]
     out: set[int] = set()
-    for _label, start, end, _w in SpanExplainer._merge("toxicity", text, offsets, scores, chosen):
+    for _label, start, end, _w in _merge("toxicity", text, offsets, scores, chosen):
         a, b = norm.to_original(start, end)
         out.update(range(a, b))
     return out
