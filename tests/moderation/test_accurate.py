@@ -150,3 +150,18 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"not an onnx model")
     with pytest.raises(InvalidInput, match="unreadable"):
         AccurateScorer(model_dir=tmp_path).load()
+
+
+def test_sub_batches_on_several_threads_score_as_on_one(scorer: AccurateScorer) -> None:
+    texts = [
+        f"comment {i}: you are {'a fool ' * (i % 7)}and the council is late" for i in range(80)
+    ]
+    single = AccurateScorer(threads=1)
+    single.load()
+    assert scorer._workers() is not None and single._workers() is None
+    np.testing.assert_allclose(scorer.score(texts), single.score(texts), atol=1e-5)
+
+
+def test_zero_threads_is_refused() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        AccurateScorer(threads=0)

@@ -5,12 +5,20 @@ training. Each text is cut to the first ``max_length`` tokens (128, from the mod
 ``config.json``, counting ``[CLS]`` and ``[SEP]``): about 90 words; anything after that does not
 count towards the score. Batches are sorted by length and padded only to their longest member,
 so a long comment never slows down the short ones around it.
+
+Parallelism: each onnxruntime call runs on one thread, and the sub-batches of a big batch run
+on ``threads`` threads at once (onnxruntime releases the GIL). On a small CPU this beats
+splitting every matrix product across cores: no spinning worker threads, no synchronisation
+per layer, and a single comment still costs one core's time.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +44,13 @@ class AccurateScorer:
     labels: tuple[str, ...] = LABELS
 
     def __init__(self, *, model_dir: str | Path | None = None, threads: int | None = None) -> None:
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         self.model_dir = model_dir
+        #: Sub-batches scored at once; ``None`` means one per CPU core this process may use.
         self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
         self._a = np.ones(len(LABELS), dtype=np.float32)
@@ -85,9 +98,9 @@ class AccurateScorer:
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length)
             options = ort.SessionOptions()
-            if self.threads is not None:
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             session = ort.InferenceSession(
                 str(files["model.onnx"]), options, providers=["CPUExecutionProvider"]
@@ -121,12 +134,38 @@ class AccurateScorer:
         encodings = self._tokenizer.encode_batch([_text(t) for t in texts])
         ids = [e.ids for e in encodings]
         order = np.argsort([len(x) for x in ids], kind="stable")
-        for start in range(0, len(order), BATCH_SIZE):
-            rows = order[start : start + BATCH_SIZE]
+        chunks = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+
+        def run(rows: np.ndarray) -> None:
             input_ids, attention = _pad([ids[i] for i in rows])
             feeds = {"input_ids": input_ids, "attention_mask": attention}
             out[rows] = self._session.run(None, feeds)[0]
+
+        pool = self._workers() if len(chunks) > 1 else None
+        if pool is None:
+            for rows in chunks:
+                run(rows)
+        else:
+            # Longest sub-batches first, so that no thread is left with a long tail.
+            for future in [pool.submit(run, rows) for rows in reversed(chunks)]:
+                future.result()
         return out
+
+    def _workers(self) -> ThreadPoolExecutor | None:
+        """The thread pool for sub-batches (created on first use); None for one thread."""
+        threads = self.threads if self.threads is not None else _usable_cores()
+        if threads <= 1:
+            return None
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(threads, thread_name_prefix="rostra-accurate")
+            return self._pool
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _text(value: object) -> str:
