@@ -329,6 +329,8 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=None,
                         help="top-level comments in the first page (server setting; "
                              "default: the server's default)")
+    parser.add_argument("--at-comments", action="store_true",
+                        help="open the article scrolled to the comments (#rostra-comments)")
     parser.add_argument("--profile", action="store_true",
                         help="also print the requests and main-thread time of one load")
     args = parser.parse_args()
@@ -340,6 +342,8 @@ def main() -> None:
         try:
             article, reference = publisher.publish(base)
             seed(base, article, args.comments)
+            if args.at_comments:
+                article += "#rostra-comments"
             results, reference_fcp = measure(article, reference, args.runs)
             if args.profile:
                 profile(article)

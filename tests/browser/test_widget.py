@@ -473,6 +473,32 @@ def test_load_more_and_the_count_snippet(rostra, host_site, page) -> None:
     assert page.errors == []
 
 
+def test_first_render_is_one_request_and_the_live_stream_follows_it(
+    rostra, host_site, page
+) -> None:
+    for i in range(3):
+        post_as_guest(rostra, host_site, "/one-request", f"Early comment {i}.", f"Reader {i}")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/" in r.url else None)
+    load(page, host_site.page("one.html", rostra.url, path="/one-request"))
+    page.wait_for_function("performance.getEntriesByName('rostra-painted').length > 0")
+    for _ in range(50):
+        if any("/events" in url for url in asked):
+            break
+        page.wait_for_timeout(100)
+    paths = [url.split("/sites/news", 1)[1].split("?", 1)[0] for url in asked]
+    assert paths[0] == "/widget" and "url=" in asked[0]  # settings, strings and the thread
+    assert "/thread" not in paths and paths.count("/widget") == 1
+    assert paths[1:] == [f"/stories/{paths[1].split('/')[2]}/events"]
+    w = widget(page)
+    assert w.locator(".feed > article").count() == 3
+    first = w.locator(".feed > article time").first
+    assert first.inner_text() == "just now" and first.get_attribute("title") is None
+    first.hover()
+    assert str(datetime.now(UTC).year) in first.get_attribute("title")  # the full date
+    assert page.errors == []
+
+
 def test_signed_in_reader_opts_in_to_reply_emails(rostra, host_site, page) -> None:
     token = sso_token(rostra.extra["secret"], "Nora Quinn")
     url = host_site.page("notify.html", rostra.url, path="/notify-story",
