@@ -37,7 +37,7 @@ from rostra.cli.context import friendly
 from rostra.config import Settings, load_settings
 from rostra.domain.sites import Site
 from rostra.storage.database import make_engine
-from rostra.storage.imports import ImportStats
+from rostra.storage.imports import BATCH_SIZE, ImportStats
 from rostra.storage.sites import SiteStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -143,7 +143,10 @@ def _import_command(fmt: str) -> Callable[..., None]:
     @click.option(
         "--apply-policy", is_flag=True, help="With --score: let the site's policy set statuses."
     )
-    @click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(1))
+    @click.option(
+        "--batch", "batch_size", default=BATCH_SIZE, show_default=True, type=click.IntRange(1),
+        help="Comments written per transaction.",
+    )
     @friendly
     def command(
         file: Path, site_slug: str, score: bool, apply_policy: bool, batch_size: int, **extra: Any
