@@ -1,3 +1,8 @@
+import os
+import platform
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -69,3 +74,23 @@ def test_serve_refuses_an_outdated_postgresql_schema(pg_server_url, monkeypatch)
     monkeypatch.setenv("ROSTRA_DEV_MODE", "1")
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code != 0 and "rostra db upgrade" in result.output
+
+
+_SHOW_ALLOCATOR = (
+    "import os; from rostra.cli.server import _tune_allocator; "
+    "print(_tune_allocator(), os.environ.get('MALLOC_ARENA_MAX'), "
+    "os.environ.get('MALLOC_TRIM_THRESHOLD_'))"
+)
+
+
+@pytest.mark.parametrize(("preset", "expected"), [
+    ({}, "['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_'] 2 1048576"),
+    ({"MALLOC_ARENA_MAX": "4"}, "['MALLOC_TRIM_THRESHOLD_'] 4 1048576"),
+])
+def test_serve_caps_the_allocator_unless_the_environment_chose(preset, expected):
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator settings are glibc's")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run([sys.executable, "-c", _SHOW_ALLOCATOR], env={**env, **preset},
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == expected
