@@ -25,13 +25,14 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -443,6 +444,7 @@ def run(args: argparse.Namespace) -> int:
             memory[server.name] = rss
             print(f"# {server.name} memory: RSS {rss:.0f} MB now, peak {peak:.0f} MB "
                   f"(sum over {count} processes)")
+        print(tier_share(workdir / "rostra.db"))
         print()
         for line in targets(rows, memory["Rostra"]):
             print(line)
@@ -451,6 +453,19 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps([row_json(r) for r in rows], indent=1))
     return 0
+
+
+def tier_share(database: Path) -> str:
+    """Which tier of Rostra's engine scored the posts (seeded and measured): with the default
+    ``cascade``, the accurate tier only sees what the fast tier was unsure about."""
+    with closing(sqlite3.connect(database)) as conn:
+        counts = dict(conn.execute("SELECT tier, count(*) FROM signals WHERE NOT shadow "
+                                   "GROUP BY tier").fetchall())
+    total = sum(counts.values())
+    accurate = counts.get("accurate", 0)
+    share = 100 * accurate / total if total else 0.0
+    return (f"# Rostra's engine scored {total} posts: {counts.get('fast', 0)} by the fast tier "
+            f"alone, {accurate} went on to the accurate tier ({share:.1f} %)")
 
 
 def best(rows: list[Row], operation: str, n: int | None, server: str) -> float | None:
