@@ -19,12 +19,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from rostra.actions.comments import REPORT_REASONS
 from rostra.domain.comments import SortOrder
+from rostra.domain.identity import Reader
+from rostra.domain.sites import Site
 from rostra.web.api.threads import first_page, json_response
 from rostra.web.auth import ReaderDep
-from rostra.web.deps import ConnDep, LimitsDep, SettingsDep, SiteDep
+from rostra.web.deps import DbDep, LimitsDep, SettingsDep, SiteDep
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -116,34 +120,43 @@ def demo_css() -> Asset:
     return Asset.of((STATIC / "demo.css").read_text(encoding="utf-8"), "text/css; charset=utf-8")
 
 
+# The asset routes are ``async``: they only hand out bytes built once, and a thread-pool hop
+# per request would cost more than that (embed.js is on the path to every first render).
 @router.get("/embed.js", include_in_schema=False)
-def get_embed_js(request: Request) -> Response:
+async def get_embed_js(request: Request) -> Response:
     return embed_js().response(request)
 
 
 @router.get("/embed.css", include_in_schema=False)
-def get_embed_css(request: Request) -> Response:
+async def get_embed_css(request: Request) -> Response:
     """The widget's stylesheet, for browsers without constructable stylesheets."""
     return embed_css().response(request)
 
 
 @router.get("/count.js", include_in_schema=False)
-def get_count_js(request: Request) -> Response:
+async def get_count_js(request: Request) -> Response:
     return count_js().response(request)
 
 
 @router.get("/embed/demo.css", include_in_schema=False)
-def get_demo_css(request: Request) -> Response:
+async def get_demo_css(request: Request) -> Response:
     return demo_css().response(request)
 
 
 # --- per-site configuration -----------------------------------------------------------------
 
 
+def _first_page(engine: Engine, site: Site, url: str, sort: SortOrder, limit: int,
+                reader: Reader | None) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return first_page(conn, site, url, sort=sort, limit=limit,
+                          reader_id=reader.author_id if reader else None)
+
+
 @router.get("/api/v1/sites/{site}/widget", summary="What the widget needs to know about a site",
             tags=["widget"])
-def widget_config(
-    site: SiteDep, settings: SettingsDep, limits: LimitsDep, conn: ConnDep, reader: ReaderDep,
+async def widget_config(
+    site: SiteDep, settings: SettingsDep, limits: LimitsDep, db: DbDep, reader: ReaderDep,
     lang: Annotated[str | None, Query(max_length=20, pattern=r"^[A-Za-z-]*$")] = None,
     url: Annotated[str | None, Query(max_length=2048, description="With the first page of "
                                      "this story's thread (the widget's one request)")] = None,
@@ -171,8 +184,9 @@ def widget_config(
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         return Response(body.encode("utf-8"), media_type="application/json",
                         headers={"Cache-Control": "public, max-age=60"})
-    payload["thread"] = first_page(conn, site, url, sort=sort, limit=settings.page_size,
-                                   reader_id=reader.author_id if reader else None)
+    # One thread-pool hop for the reads (a connection dependency would cost two more).
+    payload["thread"] = await run_in_threadpool(_first_page, db, site, url, sort,
+                                                settings.page_size, reader)
     response = json_response(payload)
     response.headers["Cache-Control"] = "no-store"  # live comments, and the reader's own
     return response
