@@ -108,6 +108,13 @@ def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bo
 )
 @click.option("--compare", is_flag=True, help="Add an alt-profanity-check column (if installed).")
 @click.option("--no-checks", is_flag=True, help="Skip the evasion and fairness checks.")
+@click.option(
+    "--identity-weight",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Blend weight of the text as written for comments that name a group, as the engine "
+    "scores them; 1 scores as written only [default: the engine's].",
+)
 def evaluate(
     data_dir: str | None,
     datasets: tuple[str, ...],
@@ -116,11 +123,14 @@ def evaluate(
     model_dir: Path | None,
     compare: bool,
     no_checks: bool,
+    identity_weight: float | None,
 ) -> None:
     """Score the held-out and evaluation-only sets: AUC, F1, calibration, spans, evasion, bias."""
     data = _data_dir(data_dir)
     tiers = ["fast", "accurate"] if tier == "all" else [tier]
-    reports = [_run(t, data, model_dir, datasets, compare, not no_checks) for t in tiers]
+    reports = [
+        _run(t, data, model_dir, datasets, compare, not no_checks, identity_weight) for t in tiers
+    ]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
@@ -135,7 +145,9 @@ def _run(
     datasets: tuple[str, ...] | None,
     compare: bool,
     checks: bool,
+    identity_weight: float | None = None,
 ) -> Any:
+    from rostra.moderation.counterfactual import DEFAULT_WEIGHT
     from rostra.moderation.training.report import run_report
 
     with Progress(
@@ -160,6 +172,7 @@ def _run(
                 compare=compare,
                 checks=checks,
                 step=step,
+                identity_weight=DEFAULT_WEIGHT if identity_weight is None else identity_weight,
             )
         except RostraError as exc:
             raise click.ClickException(exc.message) from exc

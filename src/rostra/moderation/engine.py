@@ -28,6 +28,7 @@ import numpy as np
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS, SPAM
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult, Reason
+from rostra.moderation.counterfactual import DEFAULT_WEIGHT, IdentityBlend
 from rostra.moderation.explain import explanation_reasons
 from rostra.moderation.normalize import NormalizedText, normalize, with_offsets
 from rostra.moderation.policy import TIERS, Policy
@@ -66,6 +67,7 @@ class ModerationEngine:
         explainer: Explainer | None = None,
         cascade_band: tuple[float, float] = DEFAULT_CASCADE_BAND,
         max_chars: int = MAX_CHARS,
+        identity_weight: float = DEFAULT_WEIGHT,
     ) -> None:
         low, high = cascade_band
         if not 0.0 <= low <= high <= 1.0:
@@ -77,6 +79,9 @@ class ModerationEngine:
         self.explainer = explainer
         self.cascade_band = (float(low), float(high))
         self.max_chars = max_chars
+        #: Comments that name a group are also scored with the group named neutrally
+        #: (rostra.moderation.counterfactual); 1.0 scores them as written only.
+        self.identity = IdentityBlend(identity_weight)
         self._default_terms: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._wordlists: OrderedDict[_WordListKey, WordList] = OrderedDict()
         self._lock = threading.Lock()
@@ -192,10 +197,10 @@ class ModerationEngine:
             return scores, tiers
         if tier == "accurate":
             assert self.accurate is not None
-            scores[:] = _in_label_order(self.accurate, self.accurate.score(texts), n)
+            scores[:] = _in_label_order(self.accurate, self._blended(self.accurate, texts), n)
             return scores, ["accurate"] * n
         assert self.fast is not None
-        scores[:] = _in_label_order(self.fast, self.fast.score(texts), n)
+        scores[:] = _in_label_order(self.fast, self._blended(self.fast, texts), n)
         tiers = ["fast"] * n
         if tier == "cascade":
             assert self.accurate is not None
@@ -203,13 +208,16 @@ class ModerationEngine:
             peak = scores.max(axis=1)
             routed = np.flatnonzero((peak >= low) & (peak < high))
             if routed.size:
-                refined = self.accurate.score([texts[i] for i in routed])
+                refined = self._blended(self.accurate, [texts[i] for i in routed])
                 # Where the accurate tier ran, its scores replace the fast ones outright: it is
                 # the better model, and the fast score only decided that it was worth asking.
                 scores[routed] = _in_label_order(self.accurate, refined, len(routed))
                 for i in routed:
                     tiers[i] = "accurate"
         return scores, tiers
+
+    def _blended(self, scorer: Scorer, texts: list[str]) -> np.ndarray:
+        return self.identity.score(scorer.score, texts)
 
     def moderate(
         self,

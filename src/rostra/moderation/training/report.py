@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rostra.domain.errors import InvalidInput
+from rostra.moderation.counterfactual import DEFAULT_WEIGHT, BlendedScorer
 from rostra.moderation.scorer import Scorer
 from rostra.moderation.training.datasets import EVAL_SET_NAMES, EvalSet, load_eval_sets
 from rostra.moderation.training.evaluate import (
@@ -48,8 +49,11 @@ class Report:
         }
 
 
-def build_scorer(tier: str, model_dir: Path | None) -> Scorer:
-    """Load the scorer of a tier from ``model_dir`` (which holds ``fast/``, ``accurate/``)."""
+def build_scorer(
+    tier: str, model_dir: Path | None, *, identity_weight: float = DEFAULT_WEIGHT
+) -> Scorer:
+    """Load the scorer of a tier from ``model_dir`` (which holds ``fast/``, ``accurate/``),
+    blended on group names as the engine blends it (``identity_weight`` 1.0: as written)."""
     modules = {"fast": ("fast", "FastScorer"), "accurate": ("accurate", "AccurateScorer")}
     if tier not in modules:
         raise InvalidInput(f"unknown tier {tier!r}; choose fast or accurate", field="tier")
@@ -60,7 +64,9 @@ def build_scorer(tier: str, model_dir: Path | None) -> Scorer:
         raise InvalidInput(f"the {tier} tier is not available: {exc}") from exc
     scorer: Scorer = cls(model_dir=None if model_dir is None else model_dir / tier)
     scorer.load()
-    return scorer
+    if identity_weight >= 1.0:
+        return scorer
+    return BlendedScorer(scorer, identity_weight)
 
 
 def _compare_probs(texts: Sequence[str]) -> np.ndarray | None:
@@ -80,11 +86,12 @@ def run_report(
     compare: bool = False,
     checks: bool = True,
     step: Step | None = None,
+    identity_weight: float = DEFAULT_WEIGHT,
 ) -> Report:
     """Score every requested set with one tier and collect the table and the extra checks."""
     say = step or (lambda _what, _n: None)
     names = list(datasets) if datasets else [n for n in EVAL_SET_NAMES if n != "bias_madlibs"]
-    scorer = build_scorer(tier, model_dir)
+    scorer = build_scorer(tier, model_dir, identity_weight=identity_weight)
     thresholds = review_thresholds()
     say("loading data", 0)
     sets = load_eval_sets(data_dir, names)
