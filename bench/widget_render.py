@@ -7,10 +7,10 @@
 A ``rostra serve`` on 127.0.0.1 with its own SQLite database gets a story seeded through the
 API (guest posts of about 300 characters of Markdown, every one published: the server scores
 with a model that never objects, so the thread really has N comments). The publisher is a
-static web server on another port, so another origin: it serves the /demo news article (its
-stylesheet, the comment-count script and the publisher snippet pointing at Rostra), exactly
-as a newspaper would embed the widget. Each load is a fresh browser context (no HTTP cache,
-no open connections) and reads the page's performance entries:
+static web server on another port, so another origin: it serves the /demo news article and
+its stylesheet, with the comment-count script and the publisher snippet pointing at Rostra,
+exactly as a newspaper would embed the widget. Each load is a fresh browser context (no HTTP
+cache, no open connections) and reads the page's performance entries:
 
 * page -> painted: the host page's navigation start to the first frame after the widget's
   thread is in the DOM (the widget marks ``rostra-painted`` in a task queued from
@@ -32,10 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -78,27 +75,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
 class Publisher:
-    """The newspaper: a static web server on its own port (another origin than Rostra's)."""
+    """The newspaper: a static web server of its own (another process, port and origin)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0),
-                                         partial(_QuietHandler, directory=str(root)))
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        port = free_port()
+        self.origin = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.origin + "/")
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the publisher's web server did not start") from None
+                time.sleep(0.1)
 
     def publish(self, rostra: str) -> tuple[str, str]:
-        """The /demo article, re-pointed at ``rostra``: with the snippet, and without it."""
+        """The /demo article with its stylesheet, its scripts pointing at ``rostra``: with the
+        comments snippet, and without it."""
         html = httpx.get(f"{rostra}/demo").text
+        (self.root / "demo.css").write_bytes(httpx.get(f"{rostra}/embed/demo.css").content)
         for old, new in ((f'"{rostra}/demo"', f'"{self.origin}{STORY_PATH}"'),
-                         ('"/embed/demo.css"', f'"{rostra}/embed/demo.css"'),
+                         ('"/embed/demo.css"', '"/demo.css"'),
                          ('"/embed.js"', f'"{rostra}/embed.js"'),
                          ('"/count.js"', f'"{rostra}/count.js"')):
             if old not in html:
@@ -115,8 +119,8 @@ class Publisher:
         return f"{self.origin}{STORY_PATH}", f"{base}/without-comments.html"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.process.terminate()
+        self.process.wait(timeout=15)
 
 
 def start_server(workdir: Path, port: int, page_size: int | None,
@@ -336,20 +340,22 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rostra-widget-bench-") as tmp:
         publisher = Publisher(Path(tmp) / "publisher")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(Path(tmp), port, args.page_size, publisher.origin)
         try:
-            article, reference = publisher.publish(base)
-            seed(base, article, args.comments)
-            if args.at_comments:
-                article += "#rostra-comments"
-            results, reference_fcp = measure(article, reference, args.runs)
-            if args.profile:
-                profile(article)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            server = start_server(Path(tmp), port, args.page_size, publisher.origin)
+            try:
+                article, reference = publisher.publish(base)
+                seed(base, article, args.comments)
+                if args.at_comments:
+                    article += "#rostra-comments"
+                results, reference_fcp = measure(article, reference, args.runs)
+                if args.profile:
+                    profile(article)
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
         finally:
-            server.terminate()
-            server.wait(timeout=15)
             publisher.close()
     page_size = args.page_size or "the default"
     print(f"widget first render: {args.comments} comments ({args.comments // 5} replies), "
