@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from rostra.domain.errors import StoryNotFound
 from rostra.storage._upsert import insert_ignore
@@ -49,6 +49,12 @@ def _to_story(row: Row[Any]) -> Story:
     )
 
 
+# Built once: values go in as parameters (building a statement costs ~4x executing it).
+_FIND = select(stories).where(
+    stories.c.site_id == bindparam("b_site"), stories.c.url == bindparam("b_url")
+)
+
+
 class StoryStore:
     """Reads and writes of ``stories``; counts are changed by the comment store only."""
 
@@ -64,9 +70,7 @@ class StoryStore:
 
     @staticmethod
     def find(conn: Connection, site_id: int, url: str) -> Story | None:
-        row = conn.execute(
-            select(stories).where(stories.c.site_id == site_id, stories.c.url == url)
-        ).first()
+        row = conn.execute(_FIND, {"b_site": site_id, "b_url": url}).first()
         return None if row is None else _to_story(row)
 
     @staticmethod
