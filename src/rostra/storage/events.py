@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, String, bindparam, cast, func, insert, select
 
 from rostra.storage.tables import events
 
@@ -36,6 +36,20 @@ class Event:
 
 # Built once: values go in as parameters (building the statement costs ~4x executing it).
 _INSERT_EVENT = insert(events).returning(events.c.id)
+# PostgreSQL: the insert and its NOTIFY in one round trip.
+_APPENDED = (
+    insert(events)
+    .values(site_id=bindparam("site_id"), story_id=bindparam("story_id"),
+            comment_id=bindparam("comment_id"), kind=bindparam("kind"),
+            created_at=bindparam("created_at", type_=events.c.created_at.type))
+    .returning(events.c.id, events.c.story_id)
+    .cte("appended")
+)
+_INSERT_AND_NOTIFY = select(
+    _APPENDED.c.id,
+    func.pg_notify(CHANNEL, cast(_APPENDED.c.story_id, String) + ":"
+                   + cast(_APPENDED.c.id, String)),
+)
 
 
 class EventStore:
@@ -49,14 +63,11 @@ class EventStore:
         kind: EventKind,
         now: datetime,
     ) -> int:
-        result = conn.execute(_INSERT_EVENT, {
-            "site_id": site_id, "story_id": story_id, "comment_id": comment_id,
-            "kind": kind.value, "created_at": now,
-        })
-        event_id = int(result.scalar_one())
+        values = {"site_id": site_id, "story_id": story_id, "comment_id": comment_id,
+                  "kind": kind.value, "created_at": now}
         if conn.dialect.name == "postgresql":
-            conn.execute(select(func.pg_notify(CHANNEL, f"{story_id}:{event_id}")))
-        return event_id
+            return int(conn.execute(_INSERT_AND_NOTIFY, values).one()[0])
+        return int(conn.execute(_INSERT_EVENT, values).scalar_one())
 
     @staticmethod
     def since(conn: Connection, story_id: int, after_id: int, *, limit: int = 100) -> list[Event]:
@@ -101,7 +112,9 @@ class EventStore:
         return int(conn.execute(select(func.max(events.c.id))).scalar_one() or 0)
 
     @staticmethod
-    def stories_since(conn: Connection, after_id: int, *, limit: int = 1000) -> list[tuple[int, int]]:
+    def stories_since(
+        conn: Connection, after_id: int, *, limit: int = 1000
+    ) -> list[tuple[int, int]]:
         """(event id, story id) of the events of every story after ``after_id``, oldest first:
         one cheap query tells a server process which of its live streams have news."""
         rows = conn.execute(
