@@ -14,9 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, and_, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 
 from rostra.domain.comments import CommentStatus, SortOrder
 from rostra.storage._keyset import after, decode_cursor, encode_cursor, order
@@ -106,6 +118,74 @@ def _thread_order(columns: list[tuple[Any, str]]) -> list[Any]:
                   *columns])
 
 
+# A page's statements are built once per shape, with bound parameters: building a SELECT in
+# SQLAlchemy costs more than SQLite takes to run it, and every widget's first render reads one.
+_STORY = bindparam("b_story", type_=Integer)
+_READER = bindparam("b_reader", type_=Integer)
+
+
+@cache
+def _roots_query(sort: SortOrder) -> Any:
+    """Published top-level comments of ``b_story`` in ``sort`` order, ``b_limit`` of them."""
+    c = comments.c
+    return (
+        _select()
+        .where(c.story_id == _STORY, c.parent_id.is_(None), c.status == _PUBLISHED)
+        .order_by(*_thread_order(_SORTS[sort]))
+        .limit(bindparam("b_limit", type_=Integer))
+    )
+
+
+@cache
+def _other_roots_query(sort: SortOrder, own: bool) -> Any:
+    """Top-level placeholders (deleted, with replies) and, when ``own``, the held comments
+    of reader ``b_reader``."""
+    c = comments.c
+    extra = [and_(c.status == _DELETED, c.reply_count > 0)]
+    if own:
+        extra.append(and_(c.status.in_(_OWN_HIDDEN), c.author_id == _READER))
+    return (
+        _select()
+        .where(c.story_id == _STORY, c.parent_id.is_(None), or_(*extra))
+        .order_by(*_thread_order(_SORTS[sort]))
+    )
+
+
+@cache
+def _replies_query(own: bool) -> Any:
+    """Up to ``b_max`` replies of each root in ``b_roots``, oldest first."""
+    c = comments.c
+    visible: ColumnElement[bool] = c.status.in_([_PUBLISHED, _DELETED])
+    if own:
+        visible = or_(visible, and_(c.status.in_(_OWN_HIDDEN), c.author_id == _READER))
+    numbered = (
+        _select()
+        .add_columns(
+            func.row_number()
+            .over(partition_by=c.root_id, order_by=(c.created_at, c.id))
+            .label("rn")
+        )
+        .where(c.root_id.in_(bindparam("b_roots", expanding=True)), visible)
+        .subquery()
+    )
+    return (
+        select(numbered)
+        .where(numbered.c.rn <= bindparam("b_max", type_=Integer))
+        .order_by(numbered.c.created_at, numbered.c.id)
+    )
+
+
+@cache
+def _featured_query() -> Any:
+    c = comments.c
+    return (
+        _select()
+        .where(c.story_id == _STORY, c.featured.is_(True), c.status == _PUBLISHED)
+        .order_by(c.created_at, c.id)
+        .limit(20)
+    )
+
+
 def _whole_select(dialect: str) -> Any:
     columns = list(_COLUMNS[:-2]) + [
         _iso_text(comments.c.created_at, dialect).label("created_at"),
@@ -174,16 +254,11 @@ class ThreadStore:
         columns = _SORTS[sort]
         kind = f"t:{sort.value}"
         resume = decode_cursor(cursor, kind, len(columns)) if cursor else None
-        c = comments.c
-        top = (
-            _select()
-            .where(c.story_id == story_id, c.parent_id.is_(None), c.status == _PUBLISHED)
-            .order_by(*_thread_order(columns))
-            .limit(limit + 1)
-        )
+        params = {"b_story": story_id, "b_limit": limit + 1, "b_reader": reader_id}
+        top = _roots_query(sort)
         if resume is not None:
             top = top.where(after(columns, resume))
-        rows = list(conn.execute(top))
+        rows = list(conn.execute(top, params))
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -192,17 +267,10 @@ class ThreadStore:
         # Besides the published page: top-level comments their authors deleted that still
         # have published replies (shown as placeholders), and the reader's own held ones.
         # Both are few and found on the same index; only those in this page's key range.
-        extra = [and_(c.status == _DELETED, c.reply_count > 0)]
-        if reader_id is not None:
-            extra.append(and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
-        others = (
-            _select()
-            .where(c.story_id == story_id, c.parent_id.is_(None), or_(*extra))
-            .order_by(*_thread_order(columns))
-        )
+        others = _other_roots_query(sort, reader_id is not None)
         if resume is not None:
             others = others.where(after(columns, resume))
-        other_rows = list(conn.execute(others))
+        other_rows = list(conn.execute(others, params))
         if next_cursor is not None:
             # Only those that sort before the next page starts; the rest come later.
             last = [getattr(rows[-1], col.key) for col, _ in columns]
@@ -223,7 +291,8 @@ class ThreadStore:
                 root["more_replies"] = counts[root["id"]] >= max_replies
         featured = []
         if cursor is None:
-            featured = ThreadStore._featured(conn, story_id, reader_id)
+            featured = [_as_dict(r, reader_id)
+                        for r in conn.execute(_featured_query(), {"b_story": story_id})]
         if reader_id is not None:
             ThreadStore._mark_reacted(conn, reader_id, roots + featured)
         return ThreadPage(roots, next_cursor, featured)
@@ -232,27 +301,9 @@ class ThreadStore:
     def _replies(
         conn: Connection, root_ids: list[int], *, reader_id: int | None, max_replies: int
     ) -> list[dict[str, Any]]:
-        c = comments.c
-        visible: ColumnElement[bool] = c.status.in_([_PUBLISHED, _DELETED])
-        if reader_id is not None:
-            visible = or_(visible, and_(c.status.in_(_OWN_HIDDEN), c.author_id == reader_id))
-        numbered = (
-            _select()
-            .add_columns(
-                func.row_number()
-                .over(partition_by=c.root_id, order_by=(c.created_at, c.id))
-                .label("rn")
-            )
-            .where(c.root_id.in_(root_ids), visible)
-            .subquery()
-        )
-        query = (
-            select(numbered)
-            .where(numbered.c.rn <= max_replies)
-            .order_by(numbered.c.created_at, numbered.c.id)
-        )
+        params = {"b_roots": root_ids, "b_max": max_replies, "b_reader": reader_id}
         out = []
-        for row in conn.execute(query):
+        for row in conn.execute(_replies_query(reader_id is not None), params):
             item = _as_dict(row, reader_id)
             item["root_id"] = row.root_id
             out.append(item)
@@ -291,19 +342,6 @@ class ThreadStore:
         if reader_id is not None:
             ThreadStore._mark_reacted(conn, reader_id, items)
         return items, next_cursor
-
-    @staticmethod
-    def _featured(
-        conn: Connection, story_id: int, reader_id: int | None
-    ) -> list[dict[str, Any]]:
-        c = comments.c
-        query = (
-            _select()
-            .where(c.story_id == story_id, c.featured.is_(True), c.status == _PUBLISHED)
-            .order_by(c.created_at, c.id)
-            .limit(20)
-        )
-        return [_as_dict(r, reader_id) for r in conn.execute(query)]
 
     @staticmethod
     def _mark_reacted(conn: Connection, reader_id: int, items: list[dict[str, Any]]) -> None:
