@@ -94,3 +94,18 @@ def test_serve_caps_the_allocator_unless_the_environment_chose(preset, expected)
     done = subprocess.run([sys.executable, "-c", _SHOW_ALLOCATOR], env={**env, **preset},
                           capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == expected
+
+
+def test_serve_hands_over_to_uvicorn_with_options_it_accepts():
+    from uvicorn.main import main as uvicorn_command
+
+    from rostra.cli.server import WORKER_START_SECONDS, uvicorn_argv
+
+    argv = uvicorn_argv("127.0.0.1", 8123, 3)
+    assert argv[:3] == [sys.executable, "-m", "uvicorn"]
+    ctx = uvicorn_command.make_context("uvicorn", argv[3:])
+    assert ctx.params["app"] == "rostra.web.app:app_from_environment"
+    assert ctx.params["factory"] is True and ctx.params["proxy_headers"] is True
+    assert (ctx.params["host"], ctx.params["port"], ctx.params["workers"]) == ("127.0.0.1",
+                                                                             8123, 3)
+    assert ctx.params["timeout_worker_healthcheck"] == WORKER_START_SECONDS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import secrets
+import sys
 from typing import Any
 
 import click
@@ -74,23 +75,27 @@ def _load_models(settings: Settings) -> Any:
         raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
 
 
-def _run(host: str, port: int, workers: int) -> None:
-    import uvicorn
-
+def uvicorn_argv(host: str, port: int, workers: int) -> list[str]:
+    """The Uvicorn command line that serves Rostra."""
     # The CLI does not import the web layer (layers: cli and web are siblings); Uvicorn builds
     # the app from the environment in each worker, the only process when workers == 1.
-    uvicorn.run(
-        "rostra.web.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        proxy_headers=True,
+    return [
+        sys.executable, "-m", "uvicorn", "rostra.web.app:app_from_environment", "--factory",
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--log-level", "info", "--proxy-headers",
         # A worker loads the models before it can answer the supervisor's ping; on a busy
         # machine that takes longer than Uvicorn's default 5 s, which would kill it in a loop.
-        timeout_worker_healthcheck=WORKER_START_SECONDS,
-    )
+        "--timeout-worker-healthcheck", str(WORKER_START_SECONDS),
+    ]
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    """Become Uvicorn (exec, same process id): the server then holds none of what the CLI
+    loaded for its checks (Alembic, the first copy of the models), ~20 MB less memory."""
+    argv = uvicorn_argv(host, port, workers)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
 
 
 @main.command()
