@@ -46,8 +46,8 @@ ALLOCATOR_SETTINGS = (
 
 def _tune_allocator() -> list[str]:
     """Apply ALLOCATOR_SETTINGS to this process (mallopt: it is running already) and, through
-    the environment, to the worker processes Uvicorn starts. Returns the variables applied;
-    none where the C library is not glibc."""
+    the environment, to the Uvicorn process it becomes and its workers. Returns the variables
+    applied; none where the C library is not glibc."""
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
