@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput
@@ -15,6 +17,21 @@ MAX_BODY_CHARS = 200_000
 MAX_URL_CHARS = 2048
 
 
+_T = TypeVar("_T")
+
+
+def _compact_pickle(cls: type[_T]) -> type[_T]:
+    """Pickle as ``cls(*fields)``: about half the cost of the dataclass default, which counts
+    when records cross from a reader process to the writing one (``archive.background``)."""
+    values = attrgetter(*cls.__slots__)  # type: ignore[attr-defined]
+
+    def reduce(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+        return cls, values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 - a dunder set on a built class
+    return cls
+
+
 class ArchiveError(InvalidInput):
     """The archive cannot be read any further (broken XML, not an Isso database, bad UTF-8)."""
 
@@ -22,6 +39,7 @@ class ArchiveError(InvalidInput):
     title = "The archive cannot be read"
 
 
+@_compact_pickle
 @dataclass(frozen=True, slots=True)
 class ImportedStory:
     """A page comments were written under; ``external_id`` is the archive's own thread id."""
@@ -35,6 +53,7 @@ class ImportedStory:
     close_after_days: int | None = None
 
 
+@_compact_pickle
 @dataclass(frozen=True, slots=True)
 class ImportedAuthor:
     """A commenter. ``(kind, external_id)`` identifies them across runs of the same import."""
@@ -50,6 +69,7 @@ class ImportedAuthor:
     forgotten_at: datetime | None = None
 
 
+@_compact_pickle
 @dataclass(frozen=True, slots=True)
 class ImportedEdit:
     """One earlier version of a comment (Rostra exports only)."""
@@ -59,6 +79,7 @@ class ImportedEdit:
     edited_at: datetime
 
 
+@_compact_pickle
 @dataclass(frozen=True, slots=True)
 class ImportedComment:
     """A comment; stories and parents are referred to by the archive's ids, not ours."""
@@ -86,6 +107,7 @@ class ImportedComment:
     edits: tuple[ImportedEdit, ...] = field(default=())
 
 
+@_compact_pickle
 @dataclass(frozen=True, slots=True)
 class Skipped:
     """A record the reader could not use: ``reason`` is short and groupable, ``where`` finds it."""

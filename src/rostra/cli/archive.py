@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from rostra.actions import archive
 from rostra.actions.comments import ModerationEngineLike
+from rostra.archive.background import read_file
 from rostra.archive.disqus import read_disqus
 from rostra.archive.isso import count_isso_records, read_isso
 from rostra.archive.records import ArchiveRecord
@@ -72,9 +73,6 @@ def _site(engine: Engine, slug: str) -> Site:
         return SiteStore.get_by_slug(conn, slug)
 
 
-
-
-
 def _load_engine(settings: Settings) -> ModerationEngineLike:
     try:
         from rostra.moderation.engine import ModerationEngine
@@ -94,25 +92,6 @@ def _progress() -> Progress:
         console=err,
         transient=False,
     )
-
-
-class _CountingReader:
-    """A binary file that moves a progress bar by the bytes read."""
-
-    def __init__(self, raw: IO[bytes], progress: Progress, task: TaskID) -> None:
-        self.raw = raw
-        self.progress = progress
-        self.task = task
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.progress.advance(self.task, len(data))
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        data = self.raw.readline(size)
-        self.progress.advance(self.task, len(data))
-        return data
 
 
 def _print_summary(stats: ImportStats, scoring: archive.Scoring, scored: bool) -> None:
@@ -144,7 +123,11 @@ def _import_command(fmt: str) -> Callable[..., None]:
         "--apply-policy", is_flag=True, help="With --score: let the site's policy set statuses."
     )
     @click.option(
-        "--batch", "batch_size", default=BATCH_SIZE, show_default=True, type=click.IntRange(1),
+        "--batch",
+        "batch_size",
+        default=BATCH_SIZE,
+        show_default=True,
+        type=click.IntRange(1),
         help="Comments written per transaction.",
     )
     @friendly
@@ -169,12 +152,16 @@ def _import_command(fmt: str) -> Callable[..., None]:
                     )  # fmt: skip
                 else:
                     task = progress.add_task("Reading", total=file.stat().st_size)
-                    with file.open("rb") as raw:
-                        stream = _CountingReader(raw, progress, task)
-                        stats, scoring = archive.import_archive(
-                            db, site=site, records=STREAM_READERS[fmt](stream),  # type: ignore[arg-type]
-                            engine=engine, apply_policy=apply_policy, batch_size=batch_size,
-                        )  # fmt: skip
+                    # Big files are parsed and sanitised in a second process while this one
+                    # writes (rostra.archive.background).
+                    records = read_file(
+                        STREAM_READERS[fmt], file,
+                        on_progress=lambda done: progress.update(task, completed=done),
+                    )  # fmt: skip
+                    stats, scoring = archive.import_archive(
+                        db, site=site, records=records, engine=engine,
+                        apply_policy=apply_policy, batch_size=batch_size,
+                    )  # fmt: skip
         _print_summary(stats, scoring, score)
 
     command.__doc__ = f"Import a {fmt.capitalize()} {'database' if fmt == 'isso' else 'export'}."

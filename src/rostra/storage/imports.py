@@ -389,7 +389,7 @@ class ArchiveImporter:
         """One executemany in file order, with ids taken up front so replies can point at
         parents earlier in the same batch; a parent later in the file is linked at the end."""
         ids = _allocate_comment_ids(conn, self.site_id, len(pending))
-        rows: list[dict[str, Any]] = []
+        rows: list[list[Any]] = []
         created: list[Created] = []
         for comment_id, (key, record) in zip(ids, pending.items(), strict=True):
             story_id = self._story_ids[record.story_external_id]
@@ -413,14 +413,12 @@ class ArchiveImporter:
                 None if parent is None else parent.id,
             )
             self._placed[key] = place
-            row = _comment_row(self.site_id, record, place, author_id)
-            row["id"] = comment_id
-            rows.append(row)
+            rows.append(_comment_row(self.site_id, record, place, author_id))
             created.append(Created(comment_id, author_id, record))
             self._touched_stories.add(story_id)
             if author_id is not None:
                 self._touched_authors.add(author_id)
-        _insert_rows(conn, comments, rows)
+        _insert_values(conn, comments, _COMMENT_COLUMNS, rows)
         self.stats.comments_created += len(created)
         return created
 
@@ -479,31 +477,41 @@ class ArchiveImporter:
 
 
 def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``INSERT`` many rows through the driver's executemany with the columns' own bind
-    conversions; the SQLAlchemy statement path costs more per row than the insert itself."""
+    """``INSERT`` rows given as dicts with the same keys (see ``_insert_values``)."""
+    if rows:
+        names = list(rows[0])
+        _insert_values(conn, table, names, [list(row.values()) for row in rows])
+
+
+def _insert_values(
+    conn: Connection, table: Table, names: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """``INSERT`` many rows (lists of values in the order of ``names``, converted in place)
+    with the columns' own bind conversions, through the driver: COPY on PostgreSQL, one
+    executemany on SQLite. The SQLAlchemy statement path costs more per row than the insert."""
     if not rows:
         return
-    names = list(rows[0])
     dialect = conn.dialect
-    convert = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
-    values = [
-        tuple(
-            value if fn is None or value is None else fn(value)
-            for fn, value in zip(convert, row.values(), strict=True)
-        )
-        for row in rows
-    ]
+    for i, name in enumerate(names):
+        convert = table.c[name].type._cached_bind_processor(dialect)
+        if convert is None:
+            continue
+        for row in rows:
+            value = row[i]
+            if value is not None:
+                row[i] = convert(value)
+    columns = ", ".join(names)
     if dialect.name == "postgresql":
         # COPY takes the rows in one stream: several times faster than an executemany.
         raw = conn.connection.driver_connection
-        copy_sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        copy_sql = f"COPY {table.name} ({columns}) FROM STDIN"
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            for value in values:
-                copy.write_row(value)
+            for row in rows:
+                copy.write_row(row)
         return
-    conn.exec_driver_sql(sql, values)
+    marks = ", ".join("?" * len(names))
+    statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"
+    conn.exec_driver_sql(statement, [tuple(row) for row in rows])
 
 
 def _tune(conn: Connection) -> None:
@@ -565,34 +573,25 @@ def _where(record: ImportedComment) -> str:
     return f"{record.source} comment {record.external_id}"
 
 
+_COMMENT_COLUMNS = (
+    "id", "site_id", "story_id", "parent_id", "root_id", "depth", "author_id", "body", "html",
+    "status", "featured", "decision", "severity", "flagged_labels", "reviewed", "version",
+    "reply_count", "reaction_count", "report_count", "ip", "source", "external_id",
+    "created_at", "edited_at",
+)  # fmt: skip
+
+
 def _comment_row(
     site_id: int, record: ImportedComment, place: _Placed, author_id: int | None
-) -> dict[str, Any]:
-    return {
-        "site_id": site_id,
-        "story_id": place.story_id,
-        "parent_id": place.parent_id,
-        "root_id": place.root_id,
-        "depth": place.depth,
-        "author_id": author_id,
-        "body": record.body,
-        "html": record.html,
-        "status": record.status.value,
-        "featured": record.featured,
-        "decision": record.decision,
-        "severity": record.severity,
-        "flagged_labels": record.flagged_labels,
-        "reviewed": record.reviewed,
-        "version": record.version,
-        "reply_count": 0,
-        "reaction_count": record.reaction_count,
-        "report_count": record.report_count,
-        "ip": record.ip,
-        "source": record.source,
-        "external_id": record.external_id,
-        "created_at": record.created_at,
-        "edited_at": record.edited_at,
-    }
+) -> list[Any]:
+    """The values of ``_COMMENT_COLUMNS`` for a new comment."""
+    return [
+        place.id, site_id, place.story_id, place.parent_id, place.root_id, place.depth,
+        author_id, record.body, record.html, record.status.value, record.featured,
+        record.decision, record.severity, record.flagged_labels, record.reviewed,
+        record.version, 0, record.reaction_count, record.report_count, record.ip,
+        record.source, record.external_id, record.created_at, record.edited_at,
+    ]  # fmt: skip
 
 
 def fix_tree(conn: Connection, story_id: int) -> list[int]:
