@@ -11,7 +11,10 @@ p50/p99 latency, the Rostra/Isso ratio per row, and each server's resident memor
 Rate limits are switched off on both servers for seeding and measuring (Isso: ``[guard]
 enabled = false``; Rostra: ``ROSTRA_RATE_LIMITS_ENABLED=0``). Rostra keeps its moderation on:
 every seeded and every measured post goes through the engine, as it does in production.
-Not a test: it needs wrk (Debian package ``wrk``), ``isso`` and ``gunicorn``, and minutes.
+Not a test: it needs wrk (Debian package ``wrk``), ``isso`` and ``gunicorn``, and minutes. Isso
+and gunicorn may live in a virtual environment of their own: the script runs the ``gunicorn``
+it finds on PATH. ``--rostra-database-url`` runs Rostra on an empty PostgreSQL database instead
+of SQLite (with ``--rostra-workers`` for more processes).
 """
 
 from __future__ import annotations
@@ -25,14 +28,13 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -40,6 +42,7 @@ from urllib.parse import quote
 
 import httpx
 from sample_comments import comment_text  # bench/ is on sys.path when this script runs
+from sqlalchemy import text
 from wrk import WrkResult, post_script, run_wrk
 
 ORIGIN = "http://news.example.test"  # the publisher's site: Isso's `host`, Rostra's origin
@@ -194,9 +197,9 @@ def start_isso(stack: ExitStack, workdir: Path, workers: int) -> Server:
     return stack.enter_context(running("Isso", argv, env, port, workdir, "/info"))
 
 
-def rostra_env(workdir: Path, model_dir: str | None) -> dict[str, str]:
+def rostra_env(workdir: Path, model_dir: str | None, database_url: str | None) -> dict[str, str]:
     env = dict(os.environ,
-               ROSTRA_DATABASE_URL=f"sqlite:///{workdir / 'rostra.db'}",
+               ROSTRA_DATABASE_URL=database_url or f"sqlite:///{workdir / 'rostra.db'}",
                ROSTRA_SECRET_KEY=secrets.token_urlsafe(32),
                ROSTRA_RATE_LIMITS_ENABLED="0",
                ROSTRA_DEV_MODE="1")
@@ -206,9 +209,10 @@ def rostra_env(workdir: Path, model_dir: str | None) -> dict[str, str]:
     return env
 
 
-def start_rostra(stack: ExitStack, workdir: Path, workers: int, model_dir: str | None) -> Server:
+def start_rostra(stack: ExitStack, workdir: Path, workers: int, model_dir: str | None,
+                 database_url: str | None) -> Server:
     port = free_port()
-    env = rostra_env(workdir, model_dir)
+    env = rostra_env(workdir, model_dir, database_url)
     env["ROSTRA_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     rostra = [sys.executable, "-m", "rostra"]
     subprocess.run([*rostra, "db", "upgrade"], env=env, cwd=workdir, check=True,
@@ -373,12 +377,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.keep:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         isso = start_isso(stack, workdir, args.isso_workers)
-        rostra = start_rostra(stack, workdir, args.rostra_workers, args.model_dir)
+        rostra = start_rostra(stack, workdir, args.rostra_workers, args.model_dir,
+                              args.rostra_database_url)
         load = os.getloadavg()
         print(f"# Rostra vs Isso on {platform.node()}: {os.cpu_count()} CPUs, "
               f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start")
         print(f"# Isso 0.14: gunicorn, {args.isso_workers} workers, SQLite, [guard] off, "
-              f"moderation off. Rostra: rostra serve, {args.rostra_workers} worker(s), SQLite, "
+              f"moderation off. Rostra: rostra serve, {args.rostra_workers} worker(s), "
+              f"{'PostgreSQL' if args.rostra_database_url else 'SQLite'}, "
               "ROSTRA_RATE_LIMITS_ENABLED=0, moderation engine on (default tier).")
         print(f"# Rate limits are OFF on both servers. wrk: {duration:g} s per run, "
               f"{min(conns)} threads; working files in {workdir}")
@@ -444,7 +450,7 @@ def run(args: argparse.Namespace) -> int:
             memory[server.name] = rss
             print(f"# {server.name} memory: RSS {rss:.0f} MB now, peak {peak:.0f} MB "
                   f"(sum over {count} processes)")
-        print(tier_share(workdir / "rostra.db"))
+        print(tier_share(args.rostra_database_url or f"sqlite:///{workdir / 'rostra.db'}"))
         print()
         for line in targets(rows, memory["Rostra"]):
             print(line)
@@ -455,12 +461,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def tier_share(database: Path) -> str:
+def tier_share(database_url: str) -> str:
     """Which tier of Rostra's engine scored the posts (seeded and measured): with the default
     ``cascade``, the accurate tier only sees what the fast tier was unsure about."""
-    with closing(sqlite3.connect(database)) as conn:
-        counts = dict(conn.execute("SELECT tier, count(*) FROM signals WHERE NOT shadow "
-                                   "GROUP BY tier").fetchall())
+    from rostra.storage.database import make_engine  # the bench runs in Rostra's environment
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            counts = dict(conn.execute(text("SELECT tier, count(*) FROM signals WHERE NOT shadow "
+                                            "GROUP BY tier")).tuples().all())
+    finally:
+        engine.dispose()
     total = sum(counts.values())
     accurate = counts.get("accurate", 0)
     share = 100 * accurate / total if total else 0.0
@@ -515,6 +527,9 @@ def main() -> int:
     parser.add_argument("--rostra-workers", type=int, default=1,
                         help="rostra serve --workers (default 1: one process keeps the "
                              "memory target; SQLite has one writer anyway)")
+    parser.add_argument("--rostra-database-url",
+                        help="an empty database for Rostra (default: a new SQLite file); "
+                             "PostgreSQL: postgresql://user@host/db")
     parser.add_argument("--model-dir", help="Rostra model files (default: the shipped ones)")
     parser.add_argument("--seed-threads", type=int, default=8)
     parser.add_argument("--json", help="also write the rows to this JSON file")
