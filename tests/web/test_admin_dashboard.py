@@ -106,3 +106,20 @@ def test_audit_log_filters_and_csv(ws, busy):
     exported = busy.get("/moderate/news/audit.csv?action=ban").text
     assert "'=cmd|" in exported
     assert busy.get("/moderate/news/audit?user=abc&author=-1&before=x").status_code == 200
+
+
+def test_audit_log_filters_by_day(ws, busy):
+    held = ws.post(ws.bob, "stupid again")
+    form(busy, f"/moderate/news/comments/{held['id']}/decision", action="reject",
+         version=held["version"], reason="Off topic")
+    today = datetime.now(UTC).date()
+    page = busy.get(f"/moderate/news/audit?action=reject&from={today}&to={today}").text
+    assert page.count("<tr><td>") >= 1 and f'value="{today}"' in page
+    tomorrow = today + timedelta(days=1)
+    assert busy.get(f"/moderate/news/audit?from={tomorrow}").text.count("<tr><td>") == 0
+    yesterday = today - timedelta(days=1)
+    assert busy.get(f"/moderate/news/audit?to={yesterday}").text.count("<tr><td>") == 0
+    exported = busy.get(f"/moderate/news/audit.csv?action=reject&from={tomorrow}").text
+    assert exported.count("\n") == 1  # the header only
+    # A malformed day is no filter, never an error.
+    assert busy.get("/moderate/news/audit?from=2026-13-45&to=';drop").status_code == 200

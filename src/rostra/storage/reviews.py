@@ -264,10 +264,13 @@ class ReviewStore:
         author_id: int | None = None,
         user_id: int | None = None,
         action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[LogEntry]:
-        """Newest first; ``before_id`` continues a previous page."""
+        """Newest first; ``before_id`` continues a previous page. ``since`` (inclusive) and
+        ``until`` (exclusive) bound the entries' time."""
         m = moderation_log.c
         query = (
             select(moderation_log, users.c.username)
@@ -284,6 +287,10 @@ class ReviewStore:
         ):
             if value is not None:
                 query = query.where(column == value)
+        if since is not None:
+            query = query.where(m.created_at >= since)
+        if until is not None:
+            query = query.where(m.created_at < until)
         if before_id is not None:
             query = query.where(m.id < before_id)
         return [

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,17 +34,36 @@ def _int(value: str | None) -> int | None:
     return number if number is None or 0 < number < 2**62 else None
 
 
+def _day(value: str | None) -> date | None:
+    """A calendar day (YYYY-MM-DD, UTC) from a filter field; anything else is no filter."""
+    try:
+        return date.fromisoformat(value.strip()) if value and len(value) <= 10 else None
+    except ValueError:
+        return None
+
+
 def _filters(request: Request) -> dict[str, Any]:
     params = request.query_params
     action = (params.get("action") or "").strip()[:32] or None
     return {"user_id": _int(params.get("user")), "action": action,
-            "author_id": _int(params.get("author")), "comment_id": _int(params.get("comment"))}
+            "author_id": _int(params.get("author")), "comment_id": _int(params.get("comment")),
+            "since": _day(params.get("from")), "until": _day(params.get("to"))}
+
+
+def _store_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """The page's filters as ReviewStore.log_entries takes them: "to" includes its whole day."""
+    out = dict(filters)
+    if filters["since"] is not None:
+        out["since"] = datetime.combine(filters["since"], time(), UTC)
+    if filters["until"] is not None:
+        out["until"] = datetime.combine(filters["until"] + timedelta(days=1), time(), UTC)
+    return out
 
 
 def _query(filters: dict[str, Any], **extra: Any) -> str:
     names = {"user_id": "user", "author_id": "author", "comment_id": "comment",
-             "action": "action"}
-    values = {names[k]: v for k, v in filters.items() if v is not None}
+             "action": "action", "since": "from", "until": "to"}
+    values = {names[k]: str(v) for k, v in filters.items() if v is not None}
     values.update({k: v for k, v in extra.items() if v is not None})
     return urlencode(values)
 
@@ -54,7 +74,7 @@ def audit_page(request: Request, desk: DeskDep) -> Response:
     before = _int(request.query_params.get("before"))
     with request.app.state.engine.connect() as conn:
         entries = ReviewStore.log_entries(conn, desk.site.id, before_id=before, limit=PAGE_SIZE,
-                                          **filters)
+                                          **_store_filters(filters))
         actions = log_actions(conn, desk.site.id)
         users = log_users(conn, desk.site.id)
     return render(request, "audit.html", {
@@ -83,7 +103,7 @@ def _rows(engine: Engine, site_id: int, filters: dict[str, Any]) -> Iterator[str
     while sent < CSV_LIMIT:
         with engine.connect() as conn:
             entries = ReviewStore.log_entries(conn, site_id, before_id=before, limit=500,
-                                              **filters)
+                                              **_store_filters(filters))
         for e in entries:
             writer.writerow([e.id, e.created_at.isoformat(), e.actor, _cell(e.username),
                              _cell(e.action), e.comment_id or "", e.author_id or "",
