@@ -182,7 +182,8 @@ MARKS = """() => {
             painted: at('rostra-painted'), fcp: at('first-contentful-paint'),
             articles: root.querySelectorAll('article').length};
 }"""
-PAINTED = "() => performance.getEntriesByName('rostra-painted').length > 0"
+PAINTED = ("() => performance.getEntriesByName('rostra-painted').length > 0"
+           " && performance.getEntriesByName('first-contentful-paint').length > 0")
 FCP = "() => performance.getEntriesByName('first-contentful-paint').length > 0"
 
 

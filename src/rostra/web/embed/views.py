@@ -18,17 +18,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from rostra.actions.comments import REPORT_REASONS
 from rostra.domain.comments import SortOrder
-from rostra.domain.identity import Reader
 from rostra.domain.sites import Site
+from rostra.storage.database import transaction
+from rostra.storage.sites import SiteStore
 from rostra.web.api.threads import first_page, json_response
-from rostra.web.auth import ReaderDep
-from rostra.web.deps import DbDep, LimitsDep, SettingsDep, SiteDep
+from rostra.web.auth import reader_for_site
+from rostra.web.deps import DbDep, LimitsDep, SettingsDep
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -146,17 +148,28 @@ async def get_demo_css(request: Request) -> Response:
 # --- per-site configuration -----------------------------------------------------------------
 
 
-def _first_page(engine: Engine, site: Site, url: str, sort: SortOrder, limit: int,
-                reader: Reader | None) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return first_page(conn, site, url, sort=sort, limit=limit,
-                          reader_id=reader.author_id if reader else None)
+def _site_and_first_page(request: Request, engine: Engine, slug: str, url: str | None,
+                         sort: SortOrder, limit: int) -> tuple[Site, dict[str, Any] | None]:
+    """The site and, with ``url``, the first page of that story's thread as the reader making
+    the request sees it: everything the first render reads, in one thread-pool hop (as
+    dependencies, the site, the reader and a connection would cost five)."""
+    if url is None:
+        with engine.connect() as conn:
+            return SiteStore.get_by_slug(conn, slug), None
+    signed_in = "authorization" in request.headers
+    # An SSO token creates or refreshes its author: that reader needs a transaction.
+    with (transaction(engine) if signed_in else engine.connect()) as conn:
+        site = SiteStore.get_by_slug(conn, slug)
+        reader = reader_for_site(request, conn, site) if signed_in else None
+        return site, first_page(conn, site, url, sort=sort, limit=limit,
+                                reader_id=reader.author_id if reader else None)
 
 
 @router.get("/api/v1/sites/{site}/widget", summary="What the widget needs to know about a site",
             tags=["widget"])
 async def widget_config(
-    site: SiteDep, settings: SettingsDep, limits: LimitsDep, db: DbDep, reader: ReaderDep,
+    request: Request, settings: SettingsDep, limits: LimitsDep, db: DbDep,
+    site: Annotated[str, PathParam(max_length=64, description="The site's slug.")],
     lang: Annotated[str | None, Query(max_length=20, pattern=r"^[A-Za-z-]*$")] = None,
     url: Annotated[str | None, Query(max_length=2048, description="With the first page of "
                                      "this story's thread (the widget's one request)")] = None,
@@ -168,25 +181,25 @@ async def widget_config(
     With ``url``, the answer also holds ``thread``: the first page of that story's thread in
     ``sort`` order, exactly as ``GET /thread`` gives it (the reader's own held comments
     included), so the widget's first render needs one round trip."""
-    language, strings = strings_for(lang or site.settings.language)
+    found, thread = await run_in_threadpool(_site_and_first_page, request, db, site, url, sort,
+                                            settings.page_size)
+    language, strings = strings_for(lang or found.settings.language)
     payload: dict[str, Any] = {
-        "site": site.slug,
-        "name": site.name,
+        "site": found.slug,
+        "name": found.name,
         "language": language,
         "strings": strings,
-        "guests_allowed": site.settings.guests_allowed,
-        "edit_window_seconds": site.settings.edit_window_seconds or limits.edit_window_seconds,
+        "guests_allowed": found.settings.guests_allowed,
+        "edit_window_seconds": found.settings.edit_window_seconds or limits.edit_window_seconds,
         "max_comment_chars": limits.max_comment_chars,
         "report_reasons": list(REPORT_REASONS),
         "page_size": settings.page_size,
     }
-    if url is None:
+    if thread is None:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         return Response(body.encode("utf-8"), media_type="application/json",
                         headers={"Cache-Control": "public, max-age=60"})
-    # One thread-pool hop for the reads (a connection dependency would cost two more).
-    payload["thread"] = await run_in_threadpool(_first_page, db, site, url, sort,
-                                                settings.page_size, reader)
+    payload["thread"] = thread
     response = json_response(payload)
     response.headers["Cache-Control"] = "no-store"  # live comments, and the reader's own
     return response
