@@ -469,8 +469,9 @@ def tier_share(database_url: str) -> str:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            counts = dict(conn.execute(text("SELECT tier, count(*) FROM signals WHERE NOT shadow "
-                                            "GROUP BY tier")).tuples().all())
+            rows = conn.execute(text("SELECT tier, count(*) FROM signals WHERE NOT shadow "
+                                     "GROUP BY tier")).all()
+        counts: dict[str, int] = {tier: n for tier, n in rows}
     finally:
         engine.dispose()
     total = sum(counts.values())
