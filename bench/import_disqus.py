@@ -6,9 +6,14 @@
 
 Each import runs as its own process (`rostra import disqus FILE --site bench`), so the numbers
 are those of the real command: comments/s is comments created divided by the command's wall
-time (parsing, sanitising, writing, linking and recounting included), and peak RSS is the
-child's maximum resident set size. PostgreSQL runs in a database created for the run on
+time (parsing, sanitising, writing, linking and recounting included). Peak RSS is given for
+the importing process and for its reader process (files of 8 MB and more are parsed in a
+second process); CPU is both together. PostgreSQL runs in a database created for the run on
 127.0.0.1:5432 (``--pg-url``) and dropped afterwards.
+
+The peer is Isso's own Disqus import (``isso import -t disqus``, SQLite), timed on a smaller
+file (``--peer-comments``; it writes row by row, at tens of comments per second) next to
+Rostra's import of the same file; the last line compares both with the issue's targets.
 """
 
 from __future__ import annotations
@@ -111,7 +116,9 @@ _CHILD = (
     "import atexit, resource, sys\n"
     "def report():\n"
     "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    print('PEAK_RSS_KB', usage.ru_maxrss, 'CPU_S', usage.ru_utime + usage.ru_stime,"
+    "    reader = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    cpu = usage.ru_utime + usage.ru_stime + reader.ru_utime + reader.ru_stime\n"
+    "    print('PEAK_RSS_KB', usage.ru_maxrss, 'CPU_S', cpu, 'READER_RSS_KB', reader.ru_maxrss,"
     " file=sys.stderr)\n"
     "atexit.register(report)\n"
     "from rostra.cli import main\n"
@@ -130,10 +137,43 @@ def run_import(url: str, path: Path, score: bool) -> dict[str, float]:
     if result.returncode != 0:
         raise SystemExit(f"import failed:\n{result.stderr[-3000:]}")
     usage = result.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()
-    peak_kb, cpu = int(usage[0]), float(usage[2])
+    peak_kb, cpu, reader_kb = int(usage[0]), float(usage[2]), int(usage[4])
     created = _count(url)
     return {"comments": created, "seconds": wall, "per_second": created / wall,
-            "peak_rss_mb": peak_kb / 1024, "cpu_seconds": cpu}  # fmt: skip
+            "peak_rss_mb": peak_kb / 1024, "reader_rss_mb": reader_kb / 1024,
+            "cpu_seconds": cpu}  # fmt: skip
+
+
+def run_isso(path: Path, workdir: Path) -> dict[str, float]:
+    """Isso's Disqus import of ``path`` into a fresh SQLite file, as Isso's command runs it."""
+    db_path = workdir / "isso.db"
+    db_path.unlink(missing_ok=True)
+    config = workdir / "isso.cfg"
+    config.write_text(f"[general]\ndbpath = {db_path}\nhost = http://localhost/\n")
+    command = [sys.executable, "-c", _ISSO_CHILD, "-c", str(config), "import", "-t", "disqus",
+               "--empty-id", str(path)]  # fmt: skip
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"isso import failed:\n{result.stderr[-3000:]}")
+    peak_kb = int(result.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0])
+    engine = create_engine(f"sqlite:///{db_path}")
+    with engine.connect() as conn:
+        created = int(conn.execute(text("SELECT count(*) FROM comments")).scalar_one())
+    engine.dispose()
+    return {"comments": created, "seconds": wall, "per_second": created / wall,
+            "peak_rss_mb": peak_kb / 1024}  # fmt: skip
+
+
+_ISSO_CHILD = (
+    "import atexit, resource, sys\n"
+    "atexit.register(lambda: print('PEAK_RSS_KB',"
+    " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+    "from isso import main\n"
+    "sys.argv = ['isso', *sys.argv[1:]]\n"
+    "main()\n"
+)
 
 
 def _pg_database(admin_url: str) -> tuple[str, str]:
@@ -170,6 +210,21 @@ def bench(backend: str, path: Path, workdir: Path, pg_url: str, score: bool) -> 
         _drop_pg(pg_url, name)
 
 
+def compare(n_comments: int, n_stories: int, workdir: Path) -> None:
+    """Isso's import and ours (SQLite) of the same file, side by side."""
+    path = workdir / f"peer-{n_comments}.xml"
+    generate(path, n_comments, n_stories)
+    isso = run_isso(path, workdir)
+    ours = bench("sqlite", path, workdir, "", False)
+    print(f"peer file {n_comments:,} comments: Isso {int(isso['comments']):,} comments in "
+          f"{isso['seconds']:.1f} s = {isso['per_second']:,.0f} comments/s "
+          f"(peak RSS {isso['peak_rss_mb']:.0f} MB); Rostra {int(ours['comments']):,} in "
+          f"{ours['seconds']:.1f} s = {ours['per_second']:,.0f} comments/s "
+          f"(peak RSS {ours['peak_rss_mb']:.0f} MB); "
+          f"ratio {ours['per_second'] / isso['per_second']:.1f}x", flush=True)  # fmt: skip
+    path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--comments", type=int, default=1_000_000)
@@ -177,6 +232,8 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--score-comments", type=int, default=0,
                         help="also import a file this size with --score (0: skip)")  # fmt: skip
+    parser.add_argument("--peer-comments", type=int, default=2000,
+                        help="file size for the Isso comparison (0: skip)")  # fmt: skip
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -199,11 +256,17 @@ def main() -> None:
                 r = bench(backend, path, workdir, args.pg_url, score)
                 print(f"{backend:10} scoring {'on ' if score else 'off'} "
                       f"{int(r['comments']):>9,} comments in {r['seconds']:7.1f} s = "
-                      f"{r['per_second']:8,.0f} comments/s, peak RSS {r['peak_rss_mb']:6.0f} MB, "
-                      f"importer CPU {r['cpu_seconds']:6.1f} s "
-                      f"({r['comments'] / r['cpu_seconds']:,.0f} comments per CPU-second)",
+                      f"{r['per_second']:8,.0f} comments/s, peak RSS {r['peak_rss_mb']:4.0f} MB "
+                      f"(reader {r['reader_rss_mb']:4.0f} MB), CPU {r['cpu_seconds']:6.1f} s "
+                      f"({r['comments'] / r['cpu_seconds']:,.0f} comments per CPU-second); "
+                      f"target 5,000/s: {r['per_second'] / 5000:.2f}x, "
+                      f"RSS target 500 MB: {'met' if r['peak_rss_mb'] < 500 else 'missed'} "
+                      f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)",
                       flush=True)  # fmt: skip
             path.unlink()
+        if args.peer_comments:
+            compare(args.peer_comments, max(1, args.stories * args.peer_comments // args.comments),
+                    workdir)  # fmt: skip
 
 
 if __name__ == "__main__":
