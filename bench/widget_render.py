@@ -348,6 +348,7 @@ def main() -> None:
             try:
                 article, reference = publisher.publish(base)
                 seed(base, article, args.comments)
+                page_size = httpx.get(f"{base}/api/v1/sites/{SITE}/widget").json()["page_size"]
                 if args.at_comments:
                     article += "#rostra-comments"
                 results, reference_fcp = measure(article, reference, args.runs)
@@ -358,12 +359,13 @@ def main() -> None:
                 server.wait(timeout=15)
         finally:
             publisher.close()
-    page_size = args.page_size or "the default"
+    default = "" if args.page_size else " (the server's default)"
     print(f"widget first render: {args.comments} comments ({args.comments // 5} replies), "
-          f"page size {page_size}, {args.runs} cold loads in headless Chromium "
-          f"(fresh context each: no cache, no open connections)")
-    print("host page on another origin (the /demo article with the publisher snippet); "
-          "times from its navigation start")
+          f"first page of {page_size} top-level comments{default}, {args.runs} cold loads in "
+          f"headless Chromium (fresh context each: no cache, no open connections)")
+    where = "scrolled to the comments" if args.at_comments else "at its top"
+    print(f"host page on another origin (the /demo article with the publisher snippet), opened "
+          f"{where}; times from its navigation start")
     print(f"comments on screen after the first render: {int(results[0]['articles'])} "
           f"of {args.comments}")
     page_ms = [r["painted"] for r in results]
