@@ -1,7 +1,9 @@
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 from tests.factories import NOW, make_site
 
 from rostra.archive.disqus import read_disqus
@@ -9,7 +11,7 @@ from rostra.archive.isso import read_isso
 from rostra.archive.records import ImportedComment, ImportedStory
 from rostra.archive.wordpress import read_wordpress
 from rostra.domain.comments import CommentStatus
-from rostra.storage.imports import ArchiveImporter
+from rostra.storage.imports import ArchiveImporter, _Recent, recount
 from rostra.storage.tables import authors, comments, stories
 
 ARCHIVES = Path(__file__).parent.parent / "fixtures" / "archives"
@@ -163,3 +165,109 @@ def test_a_comment_whose_story_comes_later_still_lands(db):
     late = ImportedStory("late", "https://n.example/late", "Late")
     stats = _import(db, site, [_comment("a", story="late"), late])
     assert stats.comments_created == 1 and not stats.skipped
+
+
+def _thread_shape(db, site):
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(comments.c.id, comments.c.external_id, comments.c.parent_id,
+                   comments.c.root_id, comments.c.depth, comments.c.reply_count)
+            .where(comments.c.site_id == site.id)
+        ).all()  # fmt: skip
+    ext = {r.id: r.external_id for r in rows}
+    return {
+        r.external_id: (ext.get(r.parent_id), ext.get(r.root_id), r.depth, r.reply_count)
+        for r in rows
+    }
+
+
+def _forest(n_stories, per_story):
+    """Stories with chains and fans of replies spread through the file, a few parents after
+    their replies: one record list in file order, and the expected (parent, root, depth)."""
+    records = [ImportedStory(f"s{s}", f"https://n.example/{s}", f"S{s}") for s in range(n_stories)]
+    expected = {}
+    for i in range(per_story):
+        for s in range(n_stories):
+            ext = f"{s}-{i}"
+            parent = None if i == 0 else f"{s}-{(i - 1) // 2}"  # a binary tree per story
+            records.append(_comment(ext, parent, story=f"s{s}"))
+            expected[ext] = parent
+    late = _comment(f"{n_stories - 1}-late-parent", None, story=f"s{n_stories - 1}")
+    early = _comment("child-first", late.external_id, story=f"s{n_stories - 1}")
+    records.insert(n_stories + 1, early)  # the reply long before its parent
+    records.append(late)
+    expected[early.external_id] = late.external_id
+    expected[late.external_id] = None
+    return records, expected
+
+
+def test_replies_link_across_batches_and_cache_generations(db, monkeypatch):
+    monkeypatch.setattr("rostra.storage.imports.CACHE_LIMIT", 7)  # parents fall out of the cache
+    site = make_site(db)
+    records, expected = _forest(n_stories=4, per_story=15)
+    stats = _import(db, site, records, batch_size=5)
+    assert stats.comments_created == len(expected)
+    assert not stats.notes and not stats.skipped
+    shape = _thread_shape(db, site)
+    assert {ext: parent for ext, (parent, *_) in shape.items()} == expected
+
+    def depth(ext):
+        return 0 if expected[ext] is None else 1 + depth(expected[ext])
+
+    def root(ext):
+        return ext if expected[ext] is None else root(expected[ext])
+
+    assert {ext: d for ext, (_, _, d, _) in shape.items()} == {e: depth(e) for e in expected}
+    assert {ext: r for ext, (_, r, _, _) in shape.items()} == {
+        e: (None if expected[e] is None else root(e)) for e in expected
+    }
+    children = Counter(p for p in expected.values() if p is not None)
+    assert {ext: n for ext, (*_, n) in shape.items()} == {e: children[e] for e in expected}
+
+
+def test_one_big_batch_and_many_small_ones_store_the_same_threads(db):
+    one, many = make_site(db, "one"), make_site(db, "many")
+    records, _ = _forest(n_stories=3, per_story=9)
+    _import(db, one, records, batch_size=10_000)
+    _import(db, many, records, batch_size=4)
+    assert _thread_shape(db, one) == _thread_shape(db, many)
+
+
+def test_counters_are_the_same_counted_per_chunk_or_over_the_whole_site(db, monkeypatch):
+    site = make_site(db)
+    _import(db, site, _disqus())
+    with db.connect() as conn:
+        story_ids = conn.execute(select(stories.c.id)).scalars().all()
+        author_ids = conn.execute(select(authors.c.id)).scalars().all()
+
+    def counters():
+        with db.connect() as conn:
+            return (
+                sorted(conn.execute(select(stories.c.id, stories.c.comment_count,
+                                           stories.c.top_level_count)).all()),
+                sorted(conn.execute(select(authors.c.id, authors.c.comment_count,
+                                           authors.c.approved_count,
+                                           authors.c.rejected_count)).all()),
+                sorted(conn.execute(select(comments.c.id, comments.c.reply_count)).all()),
+            )  # fmt: skip
+
+    right = counters()
+    for whole_site in (False, True):
+        with db.begin() as conn:  # wrong counters everywhere
+            conn.execute(update(stories).values(comment_count=99, top_level_count=99))
+            conn.execute(update(authors).values(comment_count=9, approved_count=9,
+                                                rejected_count=9))  # fmt: skip
+            conn.execute(update(comments).values(reply_count=5))
+        monkeypatch.setattr("rostra.storage.imports._WHOLE_SITE", 0 if whole_site else 10**9)
+        recount(db, story_ids, author_ids, site_id=site.id)
+        assert counters() == right
+
+
+def test_recent_map_keeps_the_newest_entries_within_two_generations():
+    recent = _Recent(3)
+    for i in range(10):
+        recent[i] = str(i)
+    assert all(i in recent and recent[i] == str(i) for i in range(6, 10))
+    assert 0 not in recent and recent.get(0) is None and len(recent) + len(recent.older) <= 6
+    with pytest.raises(KeyError):
+        recent[0]

@@ -164,24 +164,26 @@ def _produce(read: Reader, path: str, outgoing: Any) -> None:
         message = pickle.dumps((kind, payload, done), pickle.HIGHEST_PROTOCOL)
         outgoing.send_bytes(message if kind == "records" else _LAST + message)
 
-    done = 0
+    chunk: list[ArchiveRecord] = []
+    stream: _Counting | None = None
     try:
         with open(path, "rb") as raw:
             stream = _Counting(raw)
-            chunk: list[ArchiveRecord] = []
             for record in read(stream):  # type: ignore[arg-type]
                 chunk.append(record)
                 if len(chunk) >= CHUNK:
                     send("records", chunk, stream.done)
                     chunk = []
-            done = stream.done
             if chunk:
-                send("records", chunk, done)
-        send("end", None, done)
+                send("records", chunk, stream.done)
+        send("end", None, stream.done)
     except ArchiveError as exc:
+        done = 0 if stream is None else stream.done
+        if chunk:  # what was read before the error is imported, as in one process
+            send("records", chunk, done)
         send("invalid", exc.message, done)
     except BrokenPipeError:
         pass  # the parent stopped reading
     except Exception:  # noqa: BLE001 - anything else goes back to the parent as text
-        send("crash", traceback.format_exc(), done)
+        send("crash", traceback.format_exc(), 0 if stream is None else stream.done)
     outgoing.close()
