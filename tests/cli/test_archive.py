@@ -8,8 +8,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from tests.factories import make_site
 
+from rostra.archive import background
 from rostra.cli import main
-from rostra.storage.tables import authors, comments
+from rostra.storage.tables import authors, comments, stories
 
 ARCHIVES = Path(__file__).parent.parent / "fixtures" / "archives"
 
@@ -42,6 +43,23 @@ def test_import_prints_a_summary_with_skipped_reasons(rostra, db):
     again = rostra("import", "disqus", ARCHIVES / "disqus.xml", "--site", "news")
     assert "Comments: 0 created, 13 already there" in again.stderr
     assert _count(db) == 13
+
+
+def test_a_big_file_is_read_in_a_second_process_with_the_same_result(rostra, db, monkeypatch):
+    monkeypatch.setattr("rostra.archive.background.MIN_BYTES", 1)  # every file is "big"
+    started = []
+    real = background._read_in_child
+    monkeypatch.setattr(background, "_read_in_child",
+                        lambda *args: started.append(args[1]) or real(*args))  # fmt: skip
+    make_site(db)
+    result = rostra("import", "disqus", ARCHIVES / "disqus.xml", "--site", "news")
+    assert result.exit_code == 0, result.output
+    assert started == [ARCHIVES / "disqus.xml"]
+    assert "Comments: 13 created, 0 already there" in result.stderr
+    assert "1 × post without dsq:id" in result.stderr
+    with db.connect() as conn:
+        counts = sorted(conn.execute(select(stories.c.comment_count)).scalars())
+    assert counts == [3, 8]
 
 
 def test_wordpress_and_isso_imports(rostra, db):
