@@ -170,7 +170,9 @@ def test_a_post_never_waits_for_a_slow_receiver(db, settings, word_engine, ada, 
     settings = settings.model_copy(update={"delivery_worker_enabled": True,
                                            "delivery_poll_seconds": 0.05})
     app = create_app(settings, engine=db, moderation_engine=word_engine)
-    with webhook_receiver(delay=1.5) as receiver, TestClient(app) as client:
+    # The receiver is slow enough that a post waiting for it could not hide in the noise of a
+    # busy machine (a post takes milliseconds; seen up to 1.7 s on a heavily loaded one).
+    with webhook_receiver(delay=4.0) as receiver, TestClient(app) as client:
         add_hook(client, ada, receiver.url)
         started = time.perf_counter()
         response = post(client, alice, "The receiver sleeps while this is answered.")
@@ -178,6 +180,6 @@ def test_a_post_never_waits_for_a_slow_receiver(db, settings, word_engine, ada, 
         assert response.status_code == 201
         assert elapsed < receiver.delay, elapsed
         # The app's own sender delivers it in the background, after the answer.
-        [request] = receiver.wait_for(1, timeout=10)
+        [request] = receiver.wait_for(1, timeout=20)
         assert json.loads(request.body)["data"]["body"] == (
             "The receiver sleeps while this is answered.")
