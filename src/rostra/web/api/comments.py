@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import Engine
 
 from rostra.actions.comments import (
     Posted,
@@ -18,9 +19,12 @@ from rostra.actions.comments import (
 from rostra.domain.comments import AuthorKind, CommentStatus
 from rostra.domain.errors import CommentNotFound, InvalidInput, Unauthenticated
 from rostra.domain.identity import Reader
+from rostra.domain.sites import Site
 from rostra.storage.comments import Comment, CommentStore
+from rostra.storage.database import transaction
+from rostra.storage.sites import SiteStore
 from rostra.web.api.threads import json_response
-from rostra.web.auth import ReaderDep, issue_reader_token
+from rostra.web.auth import ReaderDep, issue_reader_token, reader_for_site
 from rostra.web.deps import (
     ConnDep,
     DbDep,
@@ -73,15 +77,30 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def _site_and_reader(request: Request, db: Engine, slug: str) -> tuple[Site, Reader | None]:
+    """What SiteDep and ReaderDep give, read in the endpoint's own thread: as dependencies each
+    would cost a thread-pool hop of its own."""
+    if not request.headers.get("authorization"):
+        with db.connect() as conn:
+            return SiteStore.get_by_slug(conn, slug), None
+    # An SSO token creates or refreshes its author: that reader needs a transaction.
+    with transaction(db) as conn:
+        site = SiteStore.get_by_slug(conn, slug)
+        return site, reader_for_site(request, conn, site)
+
+
 @router.post("", status_code=201, response_model=PostedOut,
              summary="Post a comment or a reply")
 def post(
-    request: Request, site: SiteDep, db: DbDep, engine: ModerationEngineDep, limits: LimitsDep,
-    settings: SettingsDep, reader: ReaderDep, body: CommentIn,
+    request: Request, db: DbDep, engine: ModerationEngineDep, limits: LimitsDep,
+    settings: SettingsDep, body: CommentIn,
+    site_slug: Annotated[str, Path(alias="site", max_length=64,
+                                   description="The site's slug.")],
 ) -> Response:
     """Scored by the moderation engine before the response; the answer says ``published`` or
     ``pending`` (held for review), never why. Guests (where allowed) send ``name`` and get a
     ``reader_token`` back."""
+    site, reader = _site_and_reader(request, db, site_slug)
     ip = _client_ip(request)
     limit = settings.rate_limit_posts_per_minute
     if ip:
