@@ -70,10 +70,14 @@ class LiveHub:
     _last_id: int | None = None
     closing: bool = False
 
-    async def wait(self, story_id: int, timeout: float) -> None:
-        """Return when the story may have news, or after ``timeout`` seconds."""
+    async def wait(self, story_id: int, timeout: float, after_id: int | None = None) -> None:
+        """Return when the story may have news, or after ``timeout`` seconds. ``after_id``:
+        the last event the stream has read; the hub's first look starts there, so a comment
+        posted while the first watcher starts is not taken for old news."""
         event = asyncio.Event()
         self._waiters.setdefault(story_id, set()).add(event)
+        if self._last_id is None and after_id is not None:
+            self._last_id = after_id
         self._ensure_watcher()
         try:
             with contextlib.suppress(TimeoutError):
@@ -259,7 +263,8 @@ async def event_stream(hub: LiveHub, story_id: int, after_id: int | None) -> Asy
         if now - beat >= hub.heartbeat_seconds:
             yield ": ping\n\n"
             beat = now
-        await hub.wait(story_id, min(deadline - now, hub.heartbeat_seconds - (now - beat)))
+        await hub.wait(story_id, min(deadline - now, hub.heartbeat_seconds - (now - beat)),
+                       cursor)
         if hub.closing:
             return
 
