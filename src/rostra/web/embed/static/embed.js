@@ -411,8 +411,9 @@
   };
 
   W.append = function (list) {
-    var self = this;
-    list.forEach(function (c) { self.feed.appendChild(self.comment(c, 0)); });
+    var frag = document.createDocumentFragment();  // built off the page, inserted at once
+    for (var i = 0; i < list.length; i++) frag.appendChild(this.comment(list[i], 0));
+    this.feed.appendChild(frag);
     this.moreBtn.hidden = !this.cursor;
     this.emptyEl.hidden = !!this.feed.firstChild;
   };
