@@ -49,12 +49,11 @@ from rostra.moderation.policy import Policy
 CHECKPOINTS = (0, 100, 200, 400, 800)
 
 
-def _base_scorer(model_dir: Path | None):  # type: ignore[no-untyped-def]
-    from rostra.moderation.fast import FastScorer
+def _base_scorer(model_dir: Path | None, tier: str = "fast"):  # type: ignore[no-untyped-def]
+    """The base tier, blended on group names as the engine runs it."""
+    from rostra.moderation.training.report import build_scorer
 
-    scorer = FastScorer(model_dir=None if model_dir is None else model_dir / "fast")
-    scorer.load()
-    return scorer
+    return build_scorer(tier, model_dir)
 
 
 def _base_probs(scorer: Any, texts: list[str]) -> np.ndarray:
@@ -233,18 +232,19 @@ def main() -> int:
     parser.add_argument("--lam", type=float, default=AdaptParams().lam)
     parser.add_argument("--lam-a", type=float, default=AdaptParams().lam_a)
     parser.add_argument("--spans", action="store_true", help="also simulate span marks")
+    parser.add_argument("--tier", choices=["fast", "accurate"], default="fast",
+                        help="base tier whose scores the site model corrects")
     args = parser.parse_args()
     if not args.data_dir.is_dir():
         print(f"no data folder at {args.data_dir} (use --data-dir)", file=sys.stderr)
         return 2
     try:
-        scorer = _base_scorer(args.model_dir)
+        scorer = _base_scorer(args.model_dir, args.tier)
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        print(f"cannot load the base fast model: {exc}", file=sys.stderr)
+        print(f"cannot load the base {args.tier} model: {exc}", file=sys.stderr)
         return 2
     params = AdaptParams(lam=args.lam, lam_a=args.lam_a)
-    print(f"base: fast tier ({scorer.model.meta.get('training_rows', '?')} training rows); "
-          f"site model: {params.to_dict()}")
+    print(f"base: {args.tier} tier; site model: {params.to_dict()}")
     for name in args.sets:
         run_set(name, args, scorer, params)
     if args.spans:
