@@ -251,7 +251,7 @@ def post_comment(
     if author_id is None:
         guest = _valid_guest(site, guest)
     html = render_markdown(body)  # here, not between the writes, which hold SQLite's lock
-    # The transaction commits before ``writing`` lets the next writer of this process in.
+    # The transaction commits before serialized_writes lets this process's next writer in.
     with serialized_writes(db) as start_writing, transaction(db) as conn:
         # A guest's author row is written only after scoring: the first write takes SQLite's
         # write lock, which must not be held while the model runs.
