@@ -257,9 +257,10 @@ class SpanExplainer:
         gate = float(config["gate"])
         wanted: list[list[str]] = []
         for i, (text, asked) in enumerate(zip(texts, labels, strict=True)):
-            chosen = [label for label in asked if label in LABELS]
-            low = toxicity is not None and toxicity[i] is not None and toxicity[i] < gate
-            wanted.append(chosen if chosen and text and not low else [])
+            known = [label for label in asked if label in LABELS]
+            given = None if toxicity is None else toxicity[i]
+            low = given is not None and given < gate
+            wanted.append(known if known and text and not low else [])
         todo = [i for i, w in enumerate(wanted) if w]
         out: list[list[Span]] = [[] for _ in texts]
         if not todo:
