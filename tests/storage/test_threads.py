@@ -167,3 +167,45 @@ def test_authors_count_in_the_own_pending_window(db):
         "<p>comment 5</p>", "<p>mine</p>", "<p>comment 6</p>"]
     assert len(first.comments) == 11 and "<p>mine</p>" not in str(second.comments)
     assert "<p>mine</p>" not in str(other.comments)
+
+
+@pytest.mark.parametrize("status", ["rejected", "spam"])
+def test_a_removed_top_level_comment_keeps_its_published_replies_in_place(db, status):
+    site = make_site(db)
+    alice = make_reader(db, site)
+    bob = make_reader(db, site, name="bob")
+    story = seed(db, site, bob.author_id, "https://news.example/removed", 4, reply_share=0)
+    with transaction(db) as conn:
+        first, lonely = conn.execute(
+            text("SELECT id FROM comments WHERE story_id = :s ORDER BY id LIMIT 2"),
+            {"s": story.id}).scalars().all()
+        conn.execute(update(comments).where(comments.c.id == first)
+                     .values(author_id=alice.author_id, status=status, reply_count=1))
+        conn.execute(update(comments).where(comments.c.id == lonely)
+                     .values(status=status, reply_count=1))  # its only reply is held
+        conn.execute(insert(comments), [
+            dict(site_id=site.id, story_id=story.id, parent_id=first, root_id=first, depth=1,
+                 author_id=bob.author_id, body="an answer", html="<p>an answer</p>",
+                 status="published", created_at=NOW + timedelta(minutes=5)),
+            dict(site_id=site.id, story_id=story.id, parent_id=lonely, root_id=lonely, depth=1,
+                 author_id=bob.author_id, body="held", html="<p>held</p>", status="pending",
+                 created_at=NOW + timedelta(minutes=6)),
+        ])
+    with db.connect() as conn:
+        whole = ThreadStore.whole(conn, story.id)
+        page = ThreadStore.page(conn, story.id, sort=SortOrder.OLDEST, limit=10)
+        own = ThreadStore.page(conn, story.id, sort=SortOrder.OLDEST, limit=10,
+                               reader_id=alice.author_id)
+    for roots in (whole, page.comments):
+        placeholder = next(c for c in roots if c["id"] == first)
+        assert placeholder["status"] == "removed"
+        assert placeholder["author"] is None and placeholder["html"] == ""
+        assert [r["html"] for r in placeholder["replies"]] == ["<p>an answer</p>"]
+        assert lonely not in [c["id"] for c in roots]  # nothing of it is shown: no placeholder
+        assert len(roots) == 3
+    mine = next(c for c in own.comments if c["id"] == first)
+    if status == "rejected":  # its author sees it as held, never why
+        assert mine["status"] == "pending" and mine["html"] == "<p>comment 0</p>"
+    else:  # nobody, its author included, sees a comment marked as spam
+        assert mine["status"] == "removed" and mine["html"] == ""
+    assert [r["html"] for r in mine["replies"]] == ["<p>an answer</p>"]

@@ -39,6 +39,10 @@ _PENDING = CommentStatus.PENDING.value
 _DELETED = CommentStatus.DELETED.value
 #: An author sees their own held AND engine-rejected comments as "pending" (never why).
 _OWN_HIDDEN = [_PENDING, CommentStatus.REJECTED.value]
+#: A rejected or spam top-level comment whose replies were published stays in the thread as an
+#: empty "removed" placeholder (like a deleted one), so that the replies keep their place.
+_REMOVED = [CommentStatus.REJECTED.value, CommentStatus.SPAM.value]
+_PLACEHOLDER = "removed"
 
 _SORTS: dict[SortOrder, list[tuple[Any, str]]] = {
     SortOrder.OLDEST: [(comments.c.created_at, "asc"), (comments.c.id, "asc")],
@@ -73,7 +77,10 @@ def _as_dict(row: Any, reader_id: int | None) -> dict[str, Any]:
     # Positional unpacking: attribute access on 5,000 rows is measurably slower.
     (id_, parent_id, _root, depth, author_id, author_name, html, status, featured, reactions,
      reply_count, created_at, edited_at) = row[:13]
-    deleted = status == _DELETED
+    mine = reader_id is not None and author_id == reader_id
+    if status in _REMOVED and not (mine and status in _OWN_HIDDEN):
+        status = _PLACEHOLDER
+    deleted = status in (_DELETED, _PLACEHOLDER)
     if not isinstance(created_at, str):  # ``whole`` selects them as ISO text already
         created_at = created_at.isoformat()
         edited_at = None if edited_at is None else edited_at.isoformat()
@@ -89,7 +96,7 @@ def _as_dict(row: Any, reader_id: int | None) -> dict[str, Any]:
         "reply_count": reply_count,
         "created_at": created_at,
         "edited_at": edited_at,
-        "mine": reader_id is not None and author_id == reader_id,
+        "mine": mine,
         "replies": [],
     }
 
@@ -138,10 +145,10 @@ def _roots_query(sort: SortOrder) -> Any:
 
 @cache
 def _other_roots_query(sort: SortOrder, own: bool) -> Any:
-    """Top-level placeholders (deleted, with replies) and, when ``own``, the held comments
-    of reader ``b_reader``."""
+    """Top-level placeholders (deleted or removed, with replies) and, when ``own``, the held
+    comments of reader ``b_reader``."""
     c = comments.c
-    extra = [and_(c.status == _DELETED, c.reply_count > 0)]
+    extra = [and_(c.status.in_([_DELETED, *_REMOVED]), c.reply_count > 0)]
     if own:
         extra.append(and_(c.status.in_(_OWN_HIDDEN), c.author_id == _READER))
     return (
@@ -228,7 +235,7 @@ def nest(roots: list[dict[str, Any]], replies: Iterable[dict[str, Any]], max_dep
 def _prune_deleted(nodes: list[dict[str, Any]]) -> None:
     for node in nodes:
         _prune_deleted(node["replies"])
-    nodes[:] = [n for n in nodes if n["status"] != _DELETED or n["replies"]]
+    nodes[:] = [n for n in nodes if n["status"] not in (_DELETED, _PLACEHOLDER) or n["replies"]]
 
 
 @dataclass
@@ -383,7 +390,10 @@ class ThreadStore:
         base = _whole_select(conn.dialect.name).where(c.story_id == story_id)
         top = base.where(
             c.parent_id.is_(None),
-            or_(c.status == _PUBLISHED, and_(c.status == _DELETED, c.reply_count > 0)),
+            or_(
+                c.status == _PUBLISHED,
+                and_(c.status.in_([_DELETED, *_REMOVED]), c.reply_count > 0),
+            ),
         )
         ordered = top.order_by(c.created_at, c.id)
         roots = [_as_dict(r, None) for r in conn.execute(ordered).all()]

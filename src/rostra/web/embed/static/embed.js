@@ -504,8 +504,8 @@
   W.card = function (c, id, name) {
     name = name || this.nameOf(c);
     var card = el("div", "card");
-    if (c.status === "deleted") {
-      var gone = el("p", "gone", this.s("deleted"));
+    if (c.status === "deleted" || c.status === "removed") {
+      var gone = el("p", "gone", this.s(c.status));
       gone.id = id + "-by";
       card.appendChild(gone);
       return card;
