@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.factories import NOW, make_reader, make_site, make_staff
 
 from rostra.actions.adaptation import (
+    adapt_due,
     adapt_site,
     learning_status,
     mark_example,
@@ -236,3 +237,26 @@ def test_rollback_restores_the_previous_models_scores_exactly(db):
     with db.connect() as conn:
         models = learning_status(conn, site.id)["models"]
     assert [(m["version"], m["status"]) for m in models] == [(2, "rejected"), (1, "rejected")]
+
+
+def test_the_schedule_adapts_only_sites_with_enough_new_decisions(db, engine):
+    busy, quiet = make_site(db, "busy"), make_site(db, "quiet")
+    maria = make_staff(db, busy, quiet)
+    alice, bob = make_reader(db, busy), make_reader(db, quiet, "bob")
+    _teach(db, engine, busy, maria, alice)  # 50 decisions
+    c = _post(db, engine, quiet, bob, "the vote is on monday")
+    _decide(db, quiet, maria, c, ModerationAction.APPROVE)
+    later = NOW + timedelta(hours=2)  # after every decision above
+    first = adapt_due(db, engine, sites=[busy, quiet], every=40, promote_winners=True, now=later)
+    assert [(r.site, r.new_decisions, r.version) for r in first] == [
+        ("busy", 50, 1), ("quiet", 1, None)]
+    assert first[0].promoted and first[0].note == "promoted"
+    assert "not due (1 of 40 decisions)" in first[1].note
+    with db.connect() as conn:
+        assert SiteModelStore.versions(conn, quiet.id) == []
+        assert learning_status(conn, busy.id)["active_version"] == 1
+    # Nothing new since model 1: not due again.
+    again = adapt_due(db, engine, sites=[busy], every=40, now=later + timedelta(days=1))
+    assert again[0].version is None and again[0].new_decisions == 0
+    with pytest.raises(InvalidInput):
+        adapt_due(db, engine, sites=[busy], every=0)

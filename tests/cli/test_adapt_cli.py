@@ -56,3 +56,17 @@ def test_refusals_are_one_clear_line(rostra, db):
     result = rostra("adapt", "status", "--site", "nowhere")
     assert result.exit_code == 1 and "Error" in result.output
     assert rostra("adapt").exit_code == 2  # no site named
+
+
+def test_the_schedule_command_reports_each_site_and_refuses_bad_counts(rostra, db):
+    make_site(db, "news")
+    make_site(db, "sport")
+    result = rostra("adapt", "due", "--every", "5")
+    assert result.exit_code == 0, result.output
+    assert "news: 0 new decisions, not due (0 of 5 decisions)" in result.output
+    assert "sport: 0 new decisions" in result.output
+    only = rostra("adapt", "due", "--site", "sport")
+    assert "sport:" in only.output and "news:" not in only.output
+    assert rostra("adapt", "due", "--every", "0").exit_code == 2
+    missing = rostra("adapt", "due", "--site", "nowhere")
+    assert missing.exit_code == 1 and "Error" in missing.output

@@ -7,6 +7,8 @@ and rolled back, and new comments are scored with the site's models.
   on the most recent decisions held out by time, and stores it in shadow with that comparison.
 * ``promote`` refuses a candidate that does not beat the active model (or the base engine);
   ``rollback`` makes the previous active model active again (or the base engine).
+* ``adapt_due`` is the schedule (``rostra adapt due``, run from cron): every site with enough
+  new decisions since its newest model gets a new candidate, promoted only if it won.
 * ``site_scoring``/``record_shadow`` run in ``post_comment``: the active model's scores decide;
   a shadow model's result is stored as a ``shadow`` signal and never changes a status.
 """
@@ -214,6 +216,52 @@ def adapt_site(
             examples=len(examples), now=now,
         )
     return AdaptReport(version=row.version, examples=len(examples), comparison=comparison)
+
+
+@dataclass(frozen=True)
+class DueReport:
+    """What the schedule did for one site."""
+
+    site: str
+    new_decisions: int
+    version: int | None = None  # the model trained, None when the site was not due
+    promoted: bool = False
+    note: str = ""
+
+
+def adapt_due(
+    db: Engine,
+    engine: ModerationEngineLike,
+    *,
+    sites: Sequence[Site],
+    every: int = 100,
+    promote_winners: bool = False,
+    seed: int = 0,
+    now: datetime | None = None,
+) -> list[DueReport]:
+    """Train a candidate for every site with at least ``every`` decisions made since its newest
+    model (since the start, for a site without one); with ``promote_winners``, make each
+    candidate that won its held-out comparison active. A site that is not due is left alone."""
+    if every < 1:
+        raise InvalidInput("every must be at least 1", field="every")
+    out: list[DueReport] = []
+    for site in sites:
+        with db.connect() as conn:
+            versions = SiteModelStore.versions(conn, site.id)
+            since = versions[0].created_at if versions else None
+            new = ExampleStore.count(conn, site.id, since=since)
+        if new < every:
+            out.append(DueReport(site.slug, new, note=f"not due ({new} of {every} decisions)"))
+            continue
+        report = adapt_site(db, engine, site=site, seed=seed, now=now)
+        promoted, note = False, "in shadow"
+        if promote_winners and report.comparison.promotable:
+            promote(db, site=site, version=report.version, now=now)
+            promoted, note = True, "promoted"
+        elif not report.comparison.promotable:
+            note = "in shadow: " + "; ".join(report.comparison.refusals())
+        out.append(DueReport(site.slug, new, report.version, promoted, note))
+    return out
 
 
 # -- promotion and rollback ---------------------------------------------------------------

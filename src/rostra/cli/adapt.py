@@ -4,6 +4,9 @@
     rostra adapt status --site S         decisions, versions and their held-out metrics
     rostra adapt promote --site S        make the shadow model active if it won the comparison
     rostra adapt rollback --site S       back to the previous active model (or the base engine)
+    rostra adapt due [--every 100] [--promote]
+                                         the schedule: a candidate for every site with enough
+                                         new decisions (run it from cron, e.g. hourly)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from rostra.actions import adaptation
 from rostra.cli import main
 from rostra.cli.archive import _database, _load_engine, _settings, _site
 from rostra.cli.context import friendly
+from rostra.storage.sites import SiteStore
 
 out = Console(highlight=False)
 
@@ -119,3 +123,45 @@ def rollback(site_slug: str) -> None:
         model = adaptation.rollback(db, site=site)
     now = "the base engine" if model is None else f"model v{model.version}"
     out.print(f"{site_slug}: {now} is active again.")
+
+
+@adapt.command("due")
+@click.option("--every", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Train a site's next model once it has this many new decisions.")
+@click.option("--promote", "promote_winners", is_flag=True,
+              help="Make each new model active if it won its held-out comparison.")
+@click.option("--site", "site_slugs", multiple=True, help="Only these sites (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@friendly
+def due(every: int, promote_winners: bool, site_slugs: tuple[str, ...], seed: int) -> None:
+    """The optional schedule: adapt every site with enough new decisions since its last model.
+
+    Meant for cron (for example hourly: `rostra adapt due --every 100 --promote`). Sites that
+    are not due cost one count query each; the engine loads only when one is due.
+    """
+    settings = _settings()
+    with _database(settings) as db:
+        if site_slugs:
+            sites = [_site(db, slug) for slug in site_slugs]
+        else:
+            with db.connect() as conn:
+                sites = SiteStore.list_all(conn)
+        engine = _LazyEngine(settings)
+        reports = adaptation.adapt_due(db, engine, sites=sites, every=every,
+                                       promote_winners=promote_winners, seed=seed)
+    for report in reports:
+        version = "" if report.version is None else f" -> model v{report.version}"
+        out.print(f"{report.site}: {report.new_decisions} new decisions{version}, {report.note}")
+
+
+class _LazyEngine:
+    """The moderation engine, loaded on first use (most schedule runs find nothing due)."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self._engine: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._engine is None:
+            self._engine = _load_engine(self._settings)
+        return getattr(self._engine, name)

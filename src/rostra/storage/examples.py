@@ -126,12 +126,12 @@ class ExampleStore:
         return [_row(r) for r in rows]
 
     @staticmethod
-    def count(conn: Connection, site_id: int) -> int:
-        return int(
-            conn.execute(
-                select(func.count()).select_from(examples).where(examples.c.site_id == site_id)
-            ).scalar_one()
-        )
+    def count(conn: Connection, site_id: int, *, since: datetime | None = None) -> int:
+        """The site's examples; with ``since``, only decisions made after that time."""
+        query = select(func.count()).select_from(examples).where(examples.c.site_id == site_id)
+        if since is not None:
+            query = query.where(examples.c.decided_at > since)
+        return int(conn.execute(query).scalar_one())
 
     @staticmethod
     def forget_authors(conn: Connection, site_id: int, author_ids: Sequence[int]) -> int:
