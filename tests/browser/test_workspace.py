@@ -264,3 +264,21 @@ def test_stale_decision_shows_the_conflict(server, page):
     assert "rejected" in status.inner_text()
     shot(page, "conflict")
     assert comment_state(ada, held["id"])["status"] == "rejected"
+
+
+def test_new_held_comments_are_announced_without_moving_the_queue(server, page):
+    (first,) = seed(server, "arrivals", [f"What a {SUSPECT} idea"])
+    page.add_init_script("window.rostraQueuePollMs = 250;")
+    log_in(page, server, "maria", queue_url(first["story_id"]))
+    assert page.locator(f"#c{first['id']}").is_visible()
+    assert page.locator("#arrivals").count() == 0
+    seed(server, "arrivals", [f"Another {SUSPECT} remark", f"And a third {SUSPECT} one"])
+    notice = page.locator("#arrivals")
+    notice.wait_for(timeout=10_000)
+    page.wait_for_function(
+        "() => /^2 new comments in this queue/.test(document.getElementById('arrivals')"
+        ".textContent)", timeout=10_000)
+    assert page.locator(".cards article").count() == 1  # nothing moved by itself
+    notice.get_by_role("link", name="Show them").click()
+    page.wait_for_function("() => document.querySelectorAll('.cards article').length === 3")
+    assert page.errors == []

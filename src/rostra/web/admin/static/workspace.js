@@ -79,15 +79,55 @@
     if (badge) { badge.textContent = describe(state); badge.className = "badge badge-" + state.status; }
   }
 
+  /* Queue counts, refreshed after each decision and every POLL_MS while the tab is visible.
+     When the queue on screen grows between two looks, a notice offers to show the new ones
+     (the page never moves by itself under the moderator's cursor). */
+  var POLL_MS = window.rostraQueuePollMs || 20000;
+  var known = null;
+
   function refreshCounts() {
     if (!api) { return; }
     request("GET", api + "/counts").then(function (result) {
       if (!result.ok) { return; }
-      Object.keys(result.data).forEach(function (queue) {
-        var el = document.querySelector('[data-count="' + queue + '"]');
-        if (el) { el.textContent = result.data[queue]; }
+      var here = document.querySelector('[aria-current="page"] [data-count]');
+      var queue = here ? here.dataset.count : null;
+      if (known && queue && result.data[queue] > known[queue]) {
+        showArrivals(result.data[queue] - known[queue]);
+      }
+      known = result.data;
+      Object.keys(result.data).forEach(function (name) {
+        var el = document.querySelector('[data-count="' + name + '"]');
+        if (el) { el.textContent = result.data[name]; }
       });
     });
+  }
+
+  var arrived = 0;
+  function showArrivals(n) {
+    var list = document.querySelector(".cards");
+    if (!list) { return; }
+    arrived += n;
+    var notice = document.getElementById("arrivals");
+    if (!notice) {
+      notice = document.createElement("p");
+      notice.id = "arrivals";
+      notice.className = "notice";
+      notice.setAttribute("role", "status");
+      list.parentNode.insertBefore(notice, list);
+    }
+    notice.textContent = "";
+    var link = document.createElement("a");
+    link.href = window.location.pathname + window.location.search;
+    link.textContent = "Show them";
+    notice.appendChild(document.createTextNode(
+      arrived + (arrived === 1 ? " new comment" : " new comments") + " in this queue. "));
+    notice.appendChild(link);
+  }
+
+  function watchQueue() {
+    if (!api || !document.querySelector(".cards")) { return; }
+    refreshCounts();
+    window.setInterval(function () { if (!document.hidden) { refreshCounts(); } }, POLL_MS);
   }
 
   function decided(card, state, action) {
@@ -285,6 +325,7 @@
   }
 
   setUpQueue();
+  watchQueue();
   setUpPreview();
   setUpSiteSwitch();
 })();
