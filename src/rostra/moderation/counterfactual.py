@@ -11,8 +11,8 @@ therefore scored twice — as written, and with every group term replaced by the
 An attack keeps its score (its verbs and insults are still there: "we should get rid of the
 locals" is no kinder), a friendly mention loses the part that came from the group's name. With
 ``weight`` 0.3 the share of benign bias_madlibs templates flagged fell from up to 100 % to
-below 5 % for almost every term, for a loss of about 0.01-0.02 ROC-AUC on the hate-speech
-sets (ToxiGen, Stormfront, ETHOS) and none on OLID (docs/moderation.md has the numbers and
+below 3 % for every term, for a loss of about 0.01-0.04 ROC-AUC on the hate-speech
+sets (ToxiGen, Stormfront, ETHOS) and 0.001-0.005 on OLID (docs/moderation.md has the numbers and
 says how the weight and the neutral word were chosen).
 
 The terms live in ``data/identity_terms_en.txt`` (a plural "s" is matched automatically).
