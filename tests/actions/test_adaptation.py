@@ -20,7 +20,7 @@ from rostra.actions.adaptation import (
     site_scoring,
 )
 from rostra.actions.archive import forget_author
-from rostra.actions.comments import post_comment
+from rostra.actions.comments import edit_comment, post_comment
 from rostra.actions.moderation import moderate
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput, NotAllowed, NotFound
@@ -260,3 +260,20 @@ def test_the_schedule_adapts_only_sites_with_enough_new_decisions(db, engine):
     assert again[0].version is None and again[0].new_decisions == 0
     with pytest.raises(InvalidInput):
         adapt_due(db, engine, sites=[busy], every=0)
+
+
+def test_an_edit_is_judged_by_the_sites_active_model_too(db, engine):
+    site = make_site(db)
+    maria, alice = make_staff(db, site), make_reader(db, site)
+    _teach(db, engine, site, maria, alice)
+    adapt_site(db, engine, site=site, seed=0)
+    promote(db, site=site, now=NOW)
+    bob = make_reader(db, site, "bob")
+    fine = _post(db, engine, site, bob, "the vote is on monday", minutes=600)
+    assert fine.status is CommentStatus.PUBLISHED
+    edited = edit_comment(db, engine, site=site, reader=bob, comment_id=fine.id,
+                          body="such a carrot take", now=NOW + timedelta(minutes=601))
+    assert edited.status is CommentStatus.PENDING
+    with db.connect() as conn:
+        rows = ReviewStore.signals(conn, [fine.id])[fine.id]
+    assert len(rows) == 2 and not any(r["shadow"] for r in rows)

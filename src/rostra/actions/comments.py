@@ -372,6 +372,8 @@ def edit_comment(
         if body == comment.body:
             return comment
         result = _score(engine, site, body, AuthorStore.context(conn, author, now=now), limits)
+        # The site's own model judges an edit as it judges a new comment.
+        result, shadow = site_scoring(conn, site, body, result)
         status = status_for(result.decision, site, story, author, body)
         if (
             status is CommentStatus.PUBLISHED
@@ -393,6 +395,7 @@ def edit_comment(
         )
         ReviewStore.add_signal(conn, updated.id, result, model_version=model_version(engine),
                                now=now)
+        record_shadow(conn, updated.id, shadow, now)
         ReviewStore.log(
             conn, site_id=site.id, comment_id=comment.id, author_id=reader.author_id,
             actor="author", action="edit", before=comment.state(), after=updated.state(),
