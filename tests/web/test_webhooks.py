@@ -1,6 +1,8 @@
 """Webhooks end to end: managed through the API, signed, retried, logged, never in the way."""
 
 import json
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -183,3 +185,24 @@ def test_a_post_never_waits_for_a_slow_receiver(db, settings, word_engine, ada, 
         [request] = receiver.wait_for(1, timeout=20)
         assert json.loads(request.body)["data"]["body"] == (
             "The receiver sleeps while this is answered.")
+
+
+def test_a_server_without_webhook_calls_never_loads_the_http_client():
+    """httpx costs every server process ~14 MB; it is imported for the first webhook call."""
+    code = (
+        "import sys\n"
+        "import rostra.web.app\n"
+        "from rostra.actions.delivery import Http\n"
+        "client = Http()\n"
+        "client.close()\n"
+        "assert 'httpx' not in sys.modules, 'httpx was imported'\n"
+        "try:\n"
+        "    client.post('http://127.0.0.1:9/nothing', timeout=0.5)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__module__.split('.')[0])\n"
+        "client.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "httpx"
