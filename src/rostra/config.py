@@ -22,10 +22,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ROSTRA_", extra="forbid")
 
-    database_url: str = Field("sqlite:///./rostra.db", description="SQLAlchemy URL of the database.")
-    secret_key: str = Field(PLACEHOLDER_SECRET, description="Signs sessions, CSRF and unsubscribe tokens.")
+    database_url: str = Field(
+        "sqlite:///./rostra.db", description="SQLAlchemy URL of the database."
+    )
+    secret_key: str = Field(
+        PLACEHOLDER_SECRET, description="Signs sessions, CSRF and unsubscribe tokens."
+    )
     dev_mode: bool = Field(False, description="Allows the placeholder secret and insecure cookies.")
-    redis_url: str | None = Field(None, description="Redis for rate limits shared by several processes.")
+    redis_url: str | None = Field(
+        None, description="Redis for rate limits shared by several processes."
+    )
     public_url: str = Field("http://127.0.0.1:8000", description="Where readers reach this server.")
 
     max_body_bytes: int = Field(64 * 1024, description="Largest accepted request body.")
@@ -35,7 +41,9 @@ class Settings(BaseSettings):
     page_size: int = Field(20, description="Top-level comments per page.")
 
     rate_limits_enabled: bool = Field(True, description="Turn per-author and per-IP limits on/off.")
-    rate_limit_posts_per_minute: int = Field(5, description="Posts one author or IP may make a minute.")
+    rate_limit_posts_per_minute: int = Field(
+        5, description="Posts one author or IP may make a minute."
+    )
     rate_limit_requests_per_minute: int = Field(600, description="API requests per IP a minute.")
 
     session_max_age_seconds: int = Field(8 * 3600, description="Moderator session lifetime.")

@@ -3,12 +3,12 @@
 import threading
 
 from sqlalchemy import func, select
+from tests.factories import WordEngine, make_reader, make_site
 
 from rostra.actions.comments import post_comment, react
 from rostra.storage.comments import CommentStore
 from rostra.storage.stories import StoryStore
 from rostra.storage.tables import comments
-from tests.factories import WordEngine, make_reader, make_site
 
 URL = "https://news.example/busy"
 WORDS = ["budget", "transit", "housing", "levy", "library", "council", "schools", "parks"]
