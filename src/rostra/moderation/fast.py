@@ -128,7 +128,6 @@ class FastScorer:
         self._model: FastModel | None = None
         self._hasher: NgramHasher | None = None
         self._weighted = np.zeros((0, len(LABELS)), dtype=np.float32)
-        self._idf_sq = np.zeros(0, dtype=np.float32)
 
     def get_params(self) -> dict[str, Any]:
         return {"model_dir": None if self.model_dir is None else str(self.model_dir)}
@@ -140,9 +139,9 @@ class FastScorer:
         model = load_fast_model(directory)
         self._hasher = model.hasher()
         # Fold the IDF into the weights once, so scoring needs no per-feature values.
-        # The unfolded weights are not kept: (n_features, 6) float32 is tens of MB per copy.
+        # The unfolded weights are not kept: (n_features, 6) float32 is tens of MB per copy;
+        # nor are the squared IDFs (the norms square the few they need).
         self._weighted = np.ascontiguousarray(model.weights * model.idf[:, None])
-        self._idf_sq = (model.idf * model.idf).astype(np.float32)
         self._model = replace(model, weights=np.zeros((0, len(LABELS)), dtype=np.float32))
 
     @property
@@ -157,7 +156,7 @@ class FastScorer:
         assert self._hasher is not None
         if len(texts) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        z: np.ndarray = self._hasher.logits(texts, self._weighted, self._idf_sq) + model.bias
+        z: np.ndarray = self._hasher.logits(texts, self._weighted) + model.bias
         return z
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
@@ -204,7 +203,8 @@ class FastScorer:
         docs = []
         for blk in blocks:
             doc = np.repeat(np.arange(n), np.diff(blk.indptr))
-            norm_sq[blk.group] += np.bincount(doc, weights=self._idf_sq[blk.feats], minlength=n)
+            idf = self.model.idf[blk.feats]
+            norm_sq[blk.group] += np.bincount(doc, weights=idf * idf, minlength=n)
             docs.append(doc)
         inv_norm = {group: 1.0 / np.where(v > 0, np.sqrt(v), 1.0) for group, v in norm_sq.items()}
         feats = np.concatenate([blk.feats for blk in blocks])

@@ -231,8 +231,11 @@ class NgramHasher:
             total = total + x
         return total.tocsr()
 
-    def logits(self, texts: Sequence[str], weighted: np.ndarray, idf_sq: np.ndarray) -> np.ndarray:
-        """``transform(texts) @ W`` without building values: ``weighted = idf[:, None] * W``."""
+    def logits(
+        self, texts: Sequence[str], weighted: np.ndarray, idf_sq: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``transform(texts) @ W`` without building values: ``weighted = idf[:, None] * W``.
+        ``idf_sq`` (the squared IDFs) saves squaring them; without it they come from ``idf``."""
         n = len(texts)
         blocks = self.blocks(texts)
         norms = self._norms(blocks, n, idf_sq)
