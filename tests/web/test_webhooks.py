@@ -4,11 +4,10 @@ import json
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.factories import NOW
 from tests.receivers import webhook_receiver
 from tests.web.conftest import post, staff_actor
 
@@ -98,7 +97,8 @@ def test_failing_receiver_is_retried_with_backoff_and_logged(client, settings, d
         hook = add_hook(client, ada, receiver.url)
         post(client, alice)
         cfg = sender(settings, delivery_backoff_seconds=30)
-        t0 = NOW + timedelta(days=1)
+        # The post is queued at the real time; the sender's clock starts a day after it.
+        t0 = datetime.now(UTC) + timedelta(days=1)
         # Attempts at t0, t0+30 s and t0+90 s (30 s, then doubled); nothing in between.
         schedule = [(t0, 1), (t0 + timedelta(seconds=29), 0), (t0 + timedelta(seconds=30), 1),
                     (t0 + timedelta(seconds=89), 0), (t0 + timedelta(seconds=90), 1),
@@ -122,7 +122,7 @@ def test_unreachable_receiver_dies_after_the_last_attempt(client, settings, db, 
     add_hook(client, ada, url)
     post(client, alice)
     cfg = sender(settings, delivery_max_attempts=2, delivery_backoff_seconds=1)
-    t0 = NOW + timedelta(days=1)
+    t0 = datetime.now(UTC) + timedelta(days=1)
     assert deliver_due(db, cfg, clock=lambda: t0) == 1
     assert deliver_due(db, cfg, clock=lambda: t0 + timedelta(seconds=1)) == 1
     with db.connect() as conn:
