@@ -527,3 +527,52 @@ def test_signed_in_reader_opts_in_to_reply_emails(rostra, host_site, page) -> No
     load(page, guest)  # a reader who is not signed in gets no box
     assert page.locator("#rostra-comments label.notify").count() == 0
     assert page.errors == []
+
+
+# --- the reader's own comment, the live stream and refusals ----------------------------------
+
+# Records what every EventSource of the page receives, before the widget's own listeners run.
+EVENT_SPY = """(() => {
+    const Native = window.EventSource;
+    window.rostraSeen = [];
+    window.EventSource = class extends Native {
+        constructor(url, init) {
+            super(url, init);
+            this.addEventListener("open", () => window.rostraSeen.push("open"));
+            this.addEventListener("comment", e => window.rostraSeen.push(e.data));
+        }
+    };
+})();"""
+
+
+def test_own_comment_arriving_live_before_the_post_answers_is_shown_once(
+    rostra, host_site, page
+) -> None:
+    post_as_guest(rostra, host_site, "/race-story", "Already here.", "Bob")
+    page.add_init_script(EVENT_SPY)
+    held: list[tuple[object, object]] = []
+
+    def hold_post(route: object) -> None:  # the server answers; the widget hears it later
+        if route.request.method == "POST":
+            held.append((route, route.fetch()))
+        else:
+            route.fallback()
+
+    page.route(f"{rostra.url}/api/v1/sites/{SITE}/comments", hold_post)
+    load(page, host_site.page("race.html", rostra.url, path="/race-story"))
+    page.wait_for_function("window.rostraSeen.includes('open')")
+    page.locator("#rostra-comments input[name=name]").fill("Rita")
+    post(page, "My own words, heard twice?")
+    page.wait_for_function("window.rostraSeen.some(d => d.includes('heard twice'))")
+    assert len(held) == 1
+    route, response = held[0]
+    route.fulfill(response=response)
+    w = widget(page)
+    mine = w.locator("article:has-text('heard twice')")
+    mine.wait_for()
+    assert "Your comment is published." in w.locator("form.compose .msg").inner_text()
+    page.wait_for_timeout(100)  # any stray live insertion would land by now
+    assert mine.count() == 1
+    assert w.locator("button.new").is_hidden()
+    assert w.locator(".head h2").inner_text().endswith("(2)")
+    assert page.errors == []

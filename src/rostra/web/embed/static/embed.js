@@ -150,6 +150,8 @@
     this.story = null;
     this.cursor = null;
     this.fresh = [];   // live comments waiting behind the "N new comments" button
+    this.posting = 0;  // the reader's posts on their way to the server
+    this.later = [];   // live comments that came meanwhile: one of them may be such a post
     this.sources = {}; // Markdown the reader wrote this session, by comment id
     this.expired = null;
     this.el = null;    // built by start(), once the first request is on its way
@@ -757,6 +759,7 @@
       submit.disabled = true;
       submit.textContent = self.s("posting");
       msg.textContent = "";
+      self.posting++;
       self.api("POST", "/comments", payload).then(function (res) {
         submit.disabled = false;
         submit.textContent = self.s(reply ? "post_reply" : "post");
@@ -776,7 +779,7 @@
         msg.textContent = self.errorText(p);
         if (p && p.code === "story_closed" && self.story) { self.story.open = false; }
         ta.focus();
-      });
+      }).finally(function () { self.settle(); });
     });
     counter();
     form._focus = function () { (nameIn && !nameIn.value ? nameIn : ta).focus(); };
@@ -1036,6 +1039,7 @@
   };
 
   W.live = function (c) {
+    if (this.posting) { this.later.push(c); return; }
     if (this.find(c.id) || this.fresh.some(function (f) { return f.id === c.id; })) return;
     if (c.parent_id && !this.find(c.parent_id)) return;  // its thread is not on screen
     this.fresh.push(c);
@@ -1044,6 +1048,16 @@
     var label = this.s("new_comments", { n: this.fresh.length });
     this.newBtn.textContent = label;
     this.newBtn.hidden = false;
+  };
+
+  /* A post has its answer: live comments that came while it was on its way are let through
+     now, after W.posted showed the reader's own (which the stream may have brought first). */
+  W.settle = function () {
+    if (--this.posting > 0) return;
+    this.posting = 0;
+    var later = this.later;
+    this.later = [];
+    for (var i = 0; i < later.length; i++) this.live(later[i]);
   };
 
   W.showFresh = function () {
