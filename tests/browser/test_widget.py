@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,17 +21,24 @@ import httpx
 import jwt
 import numpy as np
 import pytest
+from sqlalchemy import Engine
 from tests.browser.conftest import LiveServer, free_port, serving
 
-from rostra.actions.accounts import add_site_key
+from rostra.actions.accounts import add_site_key, create_user, staff_for
+from rostra.actions.moderation import ban_author
 from rostra.actions.sites import create_site
+from rostra.actions.stories import configure_story
 from rostra.domain.accounts import KeyAlgorithm
+from rostra.domain.comments import Role
 from rostra.domain.labels import LABELS
+from rostra.domain.sites import Site
 from rostra.moderation.fast import FastModel, save_fast_model
 from rostra.moderation.policy import Policy
 from rostra.storage import migrations
+from rostra.storage.comments import CommentStore
 from rostra.storage.database import make_engine, transaction
 from rostra.storage.sites import SiteStore
+from rostra.web.embed.views import languages
 
 pytestmark = pytest.mark.browser
 
@@ -115,12 +123,11 @@ def sso_token(secret: str, name: str, sub: str | None = None) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-@pytest.fixture(scope="module")
-def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One live ``rostra serve`` for the module (starting one costs seconds; each test uses
-    its own story). Site ``news`` allows the host page's origin and holds comments with the
-    suspect term; ``server.extra["secret"]`` signs SSO tokens. Built like ``start_server``."""
-    tmp = tmp_path_factory.mktemp("rostra")
+def prepare_rostra(tmp: Path, host_site: HostSite, **settings: str) -> LiveServer:
+    """A ``rostra serve`` ready to start (with ``serving``) on a fresh database: site ``news``
+    allows the host page's origin and holds comments with the suspect term;
+    ``server.extra["secret"]`` signs SSO tokens, ``server.extra["staff"]`` is an admin.
+    ``settings`` are ROSTRA_ environment variables. Built like ``start_server``."""
     write_quiet_model(tmp / "models")
     port = free_port()
     env = {
@@ -132,6 +139,7 @@ def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "ROSTRA_RATE_LIMITS_ENABLED": "0",
         "ROSTRA_MODEL_DIR": str(tmp / "models"),
         "ROSTRA_MODERATION_TIER": "fast",
+        **settings,
     }
     server = LiveServer(url=f"http://127.0.0.1:{port}", database_url=env["ROSTRA_DATABASE_URL"],
                         env=env, process=None, log_path=tmp / "server.log")  # type: ignore[arg-type]
@@ -145,10 +153,32 @@ def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Ite
             policy = Policy.from_dict(site.policy).to_dict()
             policy["suspect_terms"] = [SUSPECT]
             SiteStore.update(conn, site.id, policy=policy)
+        ada = create_user(engine, "ada", Role.ADMIN, "correct horse battery staple")
+        with engine.connect() as conn:
+            server.extra["staff"] = staff_for(conn, ada)
     finally:
         engine.dispose()
-    with serving(server, strict_stop=True):
+    return server
+
+
+@pytest.fixture(scope="module")
+def rostra(host_site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live ``rostra serve`` for the module (starting one costs seconds; each test uses
+    its own story)."""
+    with serving(prepare_rostra(tmp_path_factory.mktemp("rostra"), host_site),
+                 strict_stop=True) as server:
         yield server
+
+
+@contextmanager
+def database(server: LiveServer) -> Iterator[tuple[Engine, Site]]:
+    """The server's database and site ``news``, for what a moderator would do meanwhile."""
+    engine = make_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            yield engine, SiteStore.get_by_slug(conn, SITE)
+    finally:
+        engine.dispose()
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -576,3 +606,76 @@ def test_own_comment_arriving_live_before_the_post_answers_is_shown_once(
     assert w.locator("button.new").is_hidden()
     assert w.locator(".head h2").inner_text().endswith("(2)")
     assert page.errors == []
+
+
+def string(key: str, **values: object) -> str:
+    """The English string table's entry, filled in as the widget fills it."""
+    entry = languages()["en"][key]
+    if isinstance(entry, dict):
+        entry = entry["one"] if values.get("n") == 1 else entry["other"]
+    for name, value in values.items():
+        entry = entry.replace("{" + name + "}", str(value))
+    return entry
+
+
+def composer_message(page: object) -> str:
+    return widget(page).locator("form.compose .msg").first.inner_text()
+
+
+def test_server_refusals_read_as_the_string_table_says(rostra, host_site, page, browser) -> None:
+    post_as_guest(rostra, host_site, "/refused-story", "Open for now.", "Bob")
+    url = host_site.page("refused.html", rostra.url, path="/refused-story",
+                         container_attrs=' data-sso-token="{}"'.format(
+                             sso_token(rostra.extra["secret"], "Bea Black")))
+
+    def stale_config(route: object) -> None:  # a page loaded before the limit was lowered
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "max_comment_chars": 20_000})
+
+    page.route(f"{rostra.url}/api/v1/sites/{SITE}/widget?*", stale_config)
+    load(page, url)
+    post(page, "x" * 10_001)  # the widget lets it go; the server refuses it
+    page.wait_for_function("() => document.getElementById('rostra-comments').shadowRoot"
+                           ".querySelector('form.compose .msg').textContent !== ''")
+    assert composer_message(page) == string("err_too_long", max=10_000)
+
+    post(page, "Before the ban.")
+    mine = widget(page).locator("article:has-text('Before the ban.')")
+    mine.wait_for()
+    with database(rostra) as (engine, site), engine.connect() as conn:
+        comment = CommentStore.get(conn, int(mine.get_attribute("data-id")))
+        ban_author(engine, site=site, staff=rostra.extra["staff"], author_id=comment.author_id,
+                   days=None)
+    post(page, "After the ban.")
+    widget(page).locator(f"form.compose .msg:text-is('{string('err_banned')}')").wait_for()
+
+    guest_context = browser.new_context()
+    try:
+        guest = guest_context.new_page()
+        load(guest, host_site.page("refused-guest.html", rostra.url, path="/refused-story"))
+        with database(rostra) as (engine, site):
+            configure_story(engine, site=site, staff=rostra.extra["staff"],
+                            story_id=comment.story_id, closed=True)
+        guest.locator("#rostra-comments input[name=name]").fill("Gil")
+        post(guest, "Closed while I was typing?")
+        widget(guest).locator(f"form.compose .msg:text-is('{string('err_closed')}')").wait_for()
+    finally:
+        guest_context.close()
+    # Chromium logs the two refused requests (400, 403); nothing else went wrong.
+    assert [e for e in page.errors if "status of 40" not in e] == []
+
+
+def test_rate_limited_post_says_how_long_to_wait(host_site, page, tmp_path) -> None:
+    limited = prepare_rostra(tmp_path, host_site, ROSTRA_RATE_LIMITS_ENABLED="1",
+                             ROSTRA_RATE_LIMIT_POSTS_PER_MINUTE="1")
+    with serving(limited):
+        load(page, host_site.page("limited.html", limited.url, path="/limited-story"))
+        page.locator("#rostra-comments input[name=name]").fill("Hasty Hal")
+        post(page, "One comment a minute is plenty.")
+        widget(page).locator("article:has-text('plenty')").wait_for()
+        with page.expect_response(lambda r: r.request.method == "POST") as refused:
+            post(page, "And another one right away.")
+        assert refused.value.status == 429
+        wait = max(1, refused.value.json()["retry_after"])
+        expected = string("err_rate", wait=string("seconds", n=wait))
+        widget(page).locator(f"form.compose .msg:text-is('{expected}')").wait_for()
