@@ -679,3 +679,36 @@ def test_rate_limited_post_says_how_long_to_wait(host_site, page, tmp_path) -> N
         wait = max(1, refused.value.json()["retry_after"])
         expected = string("err_rate", wait=string("seconds", n=wait))
         widget(page).locator(f"form.compose .msg:text-is('{expected}')").wait_for()
+
+
+def test_live_comments_arrive_again_after_the_stream_drops(host_site, page, tmp_path) -> None:
+    server = prepare_rostra(tmp_path, host_site)
+    page.add_init_script(EVENT_SPY)
+    opened = "n => window.rostraSeen.filter(x => x === 'open').length >= n"
+    with serving(server):
+        post_as_guest(server, host_site, "/restart-story", "Before the restart.", "Bob")
+        load(page, host_site.page("restart.html", server.url, path="/restart-story"))
+        page.wait_for_function(opened, arg=1)
+    # The server is gone and its stream with it. When it is back, the first reconnection
+    # meets an error page (as from a proxy while the app starts), which makes the browser
+    # give up: the widget must open a new stream itself.
+    refused: list[str] = []
+
+    def error_page_once(route: object) -> None:
+        if refused:
+            route.fallback()
+        else:
+            refused.append(route.request.url)
+            route.fulfill(status=503, body="starting up")
+
+    page.route(f"{server.url}/api/v1/sites/{SITE}/stories/*/events*", error_page_once)
+    with serving(server):
+        page.wait_for_function(opened, arg=2, timeout=20_000)
+        assert refused
+        post_as_guest(server, host_site, "/restart-story", "After the restart.", "Cleo")
+        button = widget(page).locator("button.new")
+        button.wait_for(state="visible", timeout=10_000)
+        assert button.inner_text() == "1 new comment"
+        button.click()
+        widget(page).locator("article:has-text('After the restart.')").wait_for()
+    assert widget(page).locator(".feed > article").count() == 2
