@@ -25,12 +25,13 @@ from sqlalchemy import Engine
 from tests.browser.conftest import LiveServer, free_port, serving
 
 from rostra.actions.accounts import add_site_key, create_user, staff_for
-from rostra.actions.moderation import ban_author
+from rostra.actions.moderation import ban_author, moderate
 from rostra.actions.sites import create_site
 from rostra.actions.stories import configure_story
 from rostra.domain.accounts import KeyAlgorithm
 from rostra.domain.comments import Role
 from rostra.domain.labels import LABELS
+from rostra.domain.moderation import ModerationAction
 from rostra.domain.sites import Site
 from rostra.moderation.fast import FastModel, save_fast_model
 from rostra.moderation.policy import Policy
@@ -199,9 +200,10 @@ def post(page: object, text: str) -> None:
     page.locator("#rostra-comments form.compose button[type=submit]").first.click()
 
 
-def post_as_guest(server: LiveServer, host: HostSite, path: str, body: str, name: str) -> dict:
+def post_as_guest(server: LiveServer, host: HostSite, path: str, body: str, name: str,
+                  **fields: object) -> dict:
     response = httpx.post(f"{server.url}/api/v1/sites/{SITE}/comments", json={
-        "body": body, "url": host.origin + path, "title": TITLE, "name": name})
+        "body": body, "url": host.origin + path, "title": TITLE, "name": name, **fields})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -712,3 +714,80 @@ def test_live_comments_arrive_again_after_the_stream_drops(host_site, page, tmp_
         button.click()
         widget(page).locator("article:has-text('After the restart.')").wait_for()
     assert widget(page).locator(".feed > article").count() == 2
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def feed_order(page: object) -> list[str]:
+    return widget(page).locator(".feed > article > .card .text").all_inner_texts()
+
+
+def test_reading_nested_replies_collapsing_sorting_and_the_featured_pick(
+    rostra, host_site, page
+) -> None:
+    path = "/reading-story"
+    ann = post_as_guest(rostra, host_site, path, "Oldest root.", "Ann")
+    ben = post_as_guest(rostra, host_site, path, "Most liked root.", "Ben")
+    cy = post_as_guest(rostra, host_site, path, "Newest root.", "Cy")
+    first = post_as_guest(rostra, host_site, path, "A reply.", "Ben", parent_id=ann["id"])
+    post_as_guest(rostra, host_site, path, "A reply to the reply.", "Cy", parent_id=first["id"])
+    for liker, liked in ((ann, ben), (cy, ben), (ann, cy)):
+        httpx.post(f"{rostra.url}/api/v1/sites/{SITE}/comments/{liked['id']}/reactions",
+                   headers={"Authorization": f"Bearer {liker['reader_token']}"}).raise_for_status()
+    with database(rostra) as (engine, site), engine.connect() as conn:
+        version = CommentStore.get(conn, cy["id"]).version
+        moderate(engine, site=site, staff=rostra.extra["staff"], comment_id=cy["id"],
+                 action=ModerationAction.FEATURE, version=version)
+    load(page, host_site.page("reading.html", rostra.url, path=path))
+    w = widget(page)
+
+    # The editors' pick comes first, above the thread, which keeps its own order.
+    picks = w.locator("section.feat")
+    assert picks.locator("h3").text_content() == string("featured")
+    assert picks.locator("article .text").all_inner_texts() == ["Newest root."]
+    assert w.locator("section.feat + .feed").count() == 1
+    assert feed_order(page) == ["Oldest root.", "Most liked root.", "Newest root."]
+
+    # Two levels of replies under the oldest comment.
+    oldest = w.locator(f".feed > article[data-id='{ann['id']}']")
+    nested = oldest.locator(":scope > .replies > article > .replies > article .text")
+    assert nested.inner_text() == "A reply to the reply."
+    collapse = oldest.locator(":scope > .card .tools button.collapse")
+    assert collapse.inner_text() == string("hide_replies", n=1)
+    collapse.click()
+    assert oldest.locator(":scope > .replies").is_hidden()
+    assert collapse.get_attribute("aria-expanded") == "false"
+    assert collapse.inner_text() == string("show_replies", n=1)
+    collapse.click()
+    assert nested.is_visible() and collapse.get_attribute("aria-expanded") == "true"
+
+    for sort, order in (("newest", ["Newest root.", "Most liked root.", "Oldest root."]),
+                        ("reacted", ["Most liked root.", "Newest root.", "Oldest root."]),
+                        ("oldest", ["Oldest root.", "Most liked root.", "Newest root."])):
+        w.locator("select#rostra-sort").select_option(sort)
+        page.wait_for_function(
+            "first => document.getElementById('rostra-comments').shadowRoot"
+            ".querySelector('.feed > article .text').textContent === first", arg=order[0])
+        assert feed_order(page) == order, sort
+    assert page.errors == []
+
+
+def test_show_more_replies_brings_the_rest_of_a_long_subthread(rostra, host_site, page) -> None:
+    path = "/busy-subthread"
+    root = post_as_guest(rostra, host_site, path, "Start of a long argument.", "Ann")
+    with httpx.Client(base_url=f"{rostra.url}/api/v1/sites/{SITE}") as client:
+        for i in range(101):  # one more than a page of the thread carries under a comment
+            client.post("/comments", json={"body": f"Reply number {i}.", "name": "Ben",
+                                           "story_id": root["story_id"],
+                                           "parent_id": root["id"]}).raise_for_status()
+    load(page, host_site.page("busy.html", rostra.url, path=path))
+    top = widget(page).locator(f".feed > article[data-id='{root['id']}']")
+    replies = top.locator(":scope > .replies > article")
+    assert replies.count() == 100
+    more = top.locator(":scope > button.toggle")
+    assert more.inner_text() == string("more_replies")
+    more.click()
+    top.locator("article:has-text('Reply number 100.')").wait_for()
+    assert replies.count() == 101 and more.count() == 0
+    assert page.errors == []
