@@ -39,6 +39,7 @@ from rostra.storage import migrations
 from rostra.storage.comments import CommentStore
 from rostra.storage.database import make_engine, transaction
 from rostra.storage.sites import SiteStore
+from rostra.storage.stories import StoryStore
 from rostra.web.embed.views import languages
 
 pytestmark = pytest.mark.browser
@@ -92,10 +93,10 @@ class HostSite:
         self.thread.start()
 
     def page(self, name: str, rostra: str, *, extra_head: str = "", container_attrs: str = "",
-             path: str = STORY_PATH) -> str:
+             path: str = STORY_PATH, title: str = TITLE) -> str:
         file = self.root / name
         canonical = self.origin + path
-        file.write_text(HOST_PAGE.format(title=TITLE, canonical=canonical, rostra=rostra,
+        file.write_text(HOST_PAGE.format(title=title, canonical=canonical, rostra=rostra,
                                          site=SITE, extra_head=extra_head,
                                          container_attrs=container_attrs), encoding="utf-8")
         return f"{self.origin}/{name}"
@@ -790,4 +791,35 @@ def test_show_more_replies_brings_the_rest_of_a_long_subthread(rostra, host_site
     more.click()
     top.locator("article:has-text('Reply number 100.')").wait_for()
     assert replies.count() == 101 and more.count() == 0
+    assert page.errors == []
+
+
+def story_at(server: LiveServer, url: str) -> tuple[str, str] | None:
+    """The (url, title) of the server's story at ``url``, if there is one."""
+    with database(server) as (engine, site), engine.connect() as conn:
+        story = StoryStore.find(conn, site.id, url)
+    return None if story is None else (story.url, story.title)
+
+
+def test_story_is_the_canonical_url_titled_like_the_page_unless_the_snippet_says(
+    rostra, host_site, page
+) -> None:
+    page_url = host_site.page("named.html", rostra.url, path="/2026/named-story",
+                              title="Tram line reopens")
+    load(page, page_url + "?utm_source=newsletter#top")
+    page.locator("#rostra-comments input[name=name]").fill("Ida")
+    post(page, "Good news for the east side.")
+    widget(page).locator("article:has-text('east side')").wait_for()
+    canonical = host_site.origin + "/2026/named-story"
+    assert story_at(rostra, canonical) == (canonical, "Tram line reopens")
+    assert story_at(rostra, page_url) is None
+
+    elsewhere = host_site.origin + "/2026/the-real-story"
+    load(page, host_site.page("override.html", rostra.url, path="/2026/named-story",
+                              container_attrs=f' data-url="{elsewhere}"'
+                                              ' data-title="Tram line reopens, finally"'))
+    assert widget(page).locator(".feed > article").count() == 0  # another story's thread
+    post(page, "Said on the other story.")
+    widget(page).locator("article:has-text('other story')").wait_for()
+    assert story_at(rostra, elsewhere) == (elsewhere, "Tram line reopens, finally")
     assert page.errors == []
