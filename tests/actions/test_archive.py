@@ -92,6 +92,49 @@ def test_importing_an_export_twice_adds_nothing(db):
     assert (again.comments_created, again.authors_created, again.stories_created) == (0, 0, 0)
 
 
+def _lines(records):
+    return b"\n".join(json.dumps(r).encode() for r in records)
+
+
+def test_restoring_an_export_into_its_own_site_adds_nothing(db):
+    site = _populated(db)
+    forget_author(db, site=site, ref="alice@example.org", remove_comments=False, now=NOW)
+    first = _export(db, site)
+    native = [r["type"] for r in first if r["type"] in ("author", "comment")
+              and r["external_id"] is None]  # fmt: skip
+    # the guest, the forgotten Disqus author and the two comments written here
+    assert sorted(native) == ["author", "author", "comment", "comment"]
+    stats, _ = import_archive(db, site=site, records=read_rostra(io.BytesIO(_lines(first))),
+                              batch_size=3, now=NOW)  # fmt: skip
+    assert (stats.stories_created, stats.authors_created, stats.comments_created) == (0, 0, 0)
+    assert stats.comments_existing == 15 and not stats.skipped and not stats.notes
+    assert _export(db, site) == first
+
+
+def test_a_copys_export_goes_back_into_the_original_site_adding_nothing(db):
+    site = _populated(db)
+    copy = make_site(db, "copy")
+    import_archive(db, site=copy, records=read_rostra(io.BytesIO(_lines(_export(db, site)))),
+                   now=NOW)  # fmt: skip
+    back, _ = import_archive(
+        db, site=site, records=read_rostra(io.BytesIO(_lines(_export(db, copy)))), now=NOW
+    )
+    assert (back.authors_created, back.comments_created, back.comments_existing) == (0, 0, 15)
+
+
+def test_a_native_id_created_at_another_time_is_another_comment(db):
+    site = _populated(db)
+    records = _export(db, site)
+    [native] = [r for r in records if r["type"] == "comment" and r["body"] == "Guest reply"]
+    native["created_at"] = "2020-01-01T00:00:00+00:00"  # the same id on another installation
+    stats, _ = import_archive(db, site=site, records=read_rostra(io.BytesIO(_lines(records))),
+                              now=NOW)  # fmt: skip
+    assert (stats.comments_created, stats.comments_existing) == (1, 14)
+    with db.connect() as conn:
+        copy = conn.execute(select(comments).where(comments.c.external_id.like("news:%"))).one()
+    assert copy.external_id == f"news:{native['id']}" and copy.parent_id == native["parent_id"]
+
+
 def test_author_export_holds_their_comments_and_nobody_elses(db):
     site = _populated(db)
     out = io.BytesIO()

@@ -108,7 +108,8 @@ def import_archive(
         scoring.scored += len(texts)
 
     importer = ArchiveImporter(
-        db, site.id, now=now, batch_size=batch_size, on_batch=score if engine else None
+        db, site.id, now=now, batch_size=batch_size, on_batch=score if engine else None,
+        native_prefix=f"{site.slug}:",  # the site's own export finds its native records
     )
     try:
         for record in records:

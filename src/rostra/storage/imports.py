@@ -8,12 +8,17 @@ ids through the database, so memory stays flat whatever the file's size; a reply
 before its parent is stored first and linked when the import finishes. Comment ids follow
 the order of the file. Counters (story
 counts, reply counts, author tallies) are recomputed once per touched story and author.
+
+A site's own export read back into it names the records that had no external id (native
+comments, guests, forgotten authors) ``<slug>:<id>``; with ``native_prefix`` set to
+``"<slug>:"`` such a key also finds the site's record of that id when it has no external id
+and was created at the same instant, so restoring an export into its own site adds nothing.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,6 +58,8 @@ _PUBLISHED = CommentStatus.PUBLISHED.value
 _REJECTED = (CommentStatus.REJECTED.value, CommentStatus.SPAM.value)
 
 CommentKey = tuple[str, str]  # (source, external_id)
+#: The source of comments written on Rostra itself (no external id unless imported).
+NATIVE_SOURCE = "rostra"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +157,10 @@ class ArchiveImporter:
         now: datetime,
         batch_size: int = BATCH_SIZE,
         on_batch: BatchHook | None = None,
+        native_prefix: str | None = None,
     ) -> None:
         self.engine = engine
+        self.native_prefix = native_prefix
         self.site_id = site_id
         self.now = now
         self.batch_size = batch_size
@@ -286,6 +295,8 @@ class ArchiveImporter:
         if not missing:
             return
         self._find_authors(conn, list(missing))
+        if self.native_prefix:
+            self._find_native_authors(conn, missing)
         new = [a for key, a in missing.items() if key not in self._authors]
         if not new:
             return
@@ -324,6 +335,35 @@ class ArchiveImporter:
             ):  # fmt: skip
                 self._authors[(kind, ext)] = author_id
 
+    def _native_ids(self, keys: Iterable[tuple[str, str]]) -> dict[int, tuple[str, str]]:
+        """``{id: key}`` for the keys whose second part is ``<native_prefix><id>``."""
+        prefix = self.native_prefix
+        found: dict[int, tuple[str, str]] = {}
+        if not prefix:
+            return found
+        for key in keys:
+            number = key[1][len(prefix) :] if key[1].startswith(prefix) else ""
+            if number.isascii() and number.isdigit() and len(number) < 19:  # fits a BIGINT
+                found[int(number)] = key
+        return found
+
+    def _find_native_authors(
+        self, conn: Connection, missing: dict[tuple[str, str], ImportedAuthor]
+    ) -> None:
+        """Authors of this site named by ``<native_prefix><id>`` keys (see the module doc):
+        same id and kind, no external id, created at the same instant."""
+        wanted = self._native_ids(key for key in missing if key not in self._authors)
+        a = authors.c
+        for chunk in _chunks(sorted(wanted), _CHUNK):
+            for author_id, kind, created_at in conn.execute(
+                select(a.id, a.kind, a.created_at).where(
+                    a.site_id == self.site_id, a.external_id.is_(None), a.id.in_(chunk)
+                )
+            ):
+                key = wanted[author_id]
+                if key[0] == kind and missing[key].created_at == created_at:
+                    self._authors[key] = author_id
+
     # -- comments --------------------------------------------------------------------------
     def _lookup(self, conn: Connection, keys: Iterable[CommentKey]) -> None:
         """Put the stored comments among ``keys`` into the placement cache."""
@@ -341,6 +381,32 @@ class ArchiveImporter:
             )  # fmt: skip
             for ext, *place in rows:
                 self._placed[(source, ext)] = _Placed(*place)
+
+    def _find_native(
+        self,
+        conn: Connection,
+        keys: Iterable[CommentKey],
+        records: Mapping[CommentKey, ImportedComment],
+    ) -> None:
+        """Native comments of this site named by ``(rostra, <native_prefix><id>)`` keys that
+        ``_lookup`` did not find (see the module doc). A key with its record here must also
+        match the creation time; a parent's key alone is taken on the id."""
+        wanted = self._native_ids(
+            key for key in keys if key[0] == NATIVE_SOURCE and key not in self._placed
+        )
+        c = comments.c
+        for chunk in _chunks(sorted(wanted), _CHUNK):
+            rows = conn.execute(
+                select(c.id, c.story_id, c.root_id, c.depth, c.parent_id, c.author_id,
+                       c.created_at)
+                .where(c.site_id == self.site_id, c.source == NATIVE_SOURCE,
+                       c.external_id.is_(None), c.id.in_(chunk))
+            )  # fmt: skip
+            for *place, created_at in rows:
+                key = wanted[place[0]]
+                record = records.get(key)
+                if record is None or record.created_at == created_at:
+                    self._placed[key] = _Placed(*place)
 
     def _write_comments(
         self, conn: Connection, batch: Sequence[ImportedComment], *, final: bool
@@ -362,6 +428,8 @@ class ArchiveImporter:
             return
         parents = {_parent_key(r) for r in ready.values()} - {None}
         self._lookup(conn, [*ready, *parents])  # type: ignore[list-item]
+        if self.native_prefix:
+            self._find_native(conn, [*ready, *parents], ready)  # type: ignore[list-item]
         pending: dict[CommentKey, ImportedComment] = {}
         for key, record in ready.items():
             place = self._placed.get(key)
@@ -441,6 +509,8 @@ class ArchiveImporter:
             with self.engine.begin() as conn:
                 self._placed.forget()
                 self._lookup(conn, [key for _, key in chunk])
+                if self.native_prefix:
+                    self._find_native(conn, [key for _, key in chunk], {})
                 story_of = dict(
                     conn.execute(
                         select(comments.c.id, comments.c.story_id).where(
