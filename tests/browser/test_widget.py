@@ -823,3 +823,80 @@ def test_story_is_the_canonical_url_titled_like_the_page_unless_the_snippet_says
     widget(page).locator("article:has-text('other story')").wait_for()
     assert story_at(rostra, elsewhere) == (elsewhere, "Tram line reopens, finally")
     assert page.errors == []
+
+
+# --- accessibility and languages ------------------------------------------------------------
+
+
+def test_feed_form_and_status_region_have_their_roles_and_names(rostra, host_site, page) -> None:
+    post_as_guest(rostra, host_site, "/a11y-story", "Readable by everyone.", "Bob")
+    load(page, host_site.page("a11y.html", rostra.url, path="/a11y-story"))
+    host = page.locator("#rostra-comments")
+    feed = host.get_by_role("feed", name=string("comments") + " (1)", exact=True)
+    bobs = feed.get_by_role("article", name="Bob")
+    assert bobs.get_by_role("button", name=string("like"), exact=True).count() == 1  # 0 likes
+    assert bobs.get_by_role("group").count() == 0  # no replies, no empty group
+    form = host.get_by_role("form", name=string("your_comment"))
+    assert form.get_by_role("textbox", name=string("your_comment")).count() == 1
+    assert form.get_by_role("textbox", name=string("guest_name")).count() == 1
+    assert form.get_by_role("textbox", name=string("guest_email")).count() == 1
+    assert form.get_by_role("textbox", name=string("guest_website")).count() == 0  # the trap
+    assert form.get_by_role("tablist").get_by_role("tab", selected=True).inner_text() == (
+        string("write"))
+    assert host.get_by_role("combobox", name=string("sort")).count() == 1
+    status = host.get_by_role("status").first
+    assert status.get_attribute("aria-live") == "polite"
+    form.get_by_role("textbox", name=string("guest_name")).fill("Una")
+    form.get_by_role("textbox", name=string("your_comment")).fill("Heard, too.")
+    form.get_by_role("button", name=string("post")).click()
+    page.wait_for_function(
+        "text => document.getElementById('rostra-comments').shadowRoot"
+        ".querySelector('[role=status]').textContent === text", arg=string("published"))
+    feed = host.get_by_role("feed", name=string("comments") + " (2)", exact=True)
+    assert feed.get_by_role("article", name="Una").count() == 1
+    assert page.errors == []
+
+
+LOOK = """() => { const root = document.getElementById('rostra-comments').shadowRoot;
+    const r = getComputedStyle(root.querySelector('.r'));
+    const art = root.querySelector('.feed > article'), feed = root.querySelector('.feed');
+    art.classList.add('flash'); feed.classList.add('busy');
+    const look = {bg: r.backgroundColor, fg: r.color,
+                  animation: getComputedStyle(art).animationName,
+                  transition: getComputedStyle(feed).transitionDuration};
+    art.classList.remove('flash'); feed.classList.remove('busy');
+    return look; }"""
+
+
+def test_dark_scheme_and_reduced_motion_follow_the_reader(rostra, host_site, page) -> None:
+    post_as_guest(rostra, host_site, "/dark-story", "Easy on the eyes.", "Bob")
+    load(page, host_site.page("dark.html", rostra.url, path="/dark-story"))
+    page.locator("#rostra-comments article").wait_for()
+    assert page.evaluate(LOOK) == {"bg": "rgb(255, 255, 255)", "fg": "rgb(28, 28, 30)",
+                                   "animation": "flash", "transition": "0.2s"}
+    page.emulate_media(color_scheme="dark", reduced_motion="reduce")
+    assert page.evaluate(LOOK) == {"bg": "rgb(22, 22, 24)", "fg": "rgb(236, 236, 239)",
+                                   "animation": "none", "transition": "0s"}
+
+
+def test_german_page_gets_german_strings_from_the_first_word(rostra, host_site, page) -> None:
+    german = languages()["de"]
+    waiting: list[object] = []
+    page.route(f"{rostra.url}/api/v1/sites/{SITE}/widget?*", lambda route: waiting.append(route))
+    page.goto(host_site.page("de.html", rostra.url, path="/de-story",
+                             container_attrs=' data-lang="de"'))
+    loading = widget(page).locator("p.empty")
+    loading.wait_for()
+    assert loading.inner_text() == german["loading"]
+    while not waiting:
+        page.wait_for_timeout(50)
+    waiting[0].continue_()
+    w = widget(page)
+    w.locator(".head h2").wait_for()
+    assert w.get_attribute("lang") == "de"
+    assert w.locator(".head h2").inner_text() == german["comments"]
+    assert w.locator(".empty").inner_text() == german["empty"]
+    assert w.locator("form.compose button[type=submit]").inner_text() == german["post"]
+    assert w.locator("label.trap").text_content() == german["guest_website"]
+    assert w.locator("textarea").get_attribute("aria-label") == german["your_comment"]
+    assert page.errors == []

@@ -53,6 +53,12 @@ def test_every_language_table_has_exactly_the_english_keys():
         assert table.keys() == english.keys(), path.name
 
 
+def test_embed_js_says_loading_in_every_language_before_the_config_arrives():
+    source = embed_js().body.decode("utf-8")
+    for table in languages().values():
+        assert json.dumps(table["loading"], ensure_ascii=False) in source
+
+
 def test_every_string_the_widget_uses_is_in_the_english_table():
     source = (STATIC / "embed.js").read_text(encoding="utf-8")
     used = set(re.findall(r'\.s\("([a-z_]+)"[,)]', source))

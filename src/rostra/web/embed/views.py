@@ -1,7 +1,7 @@
 """The embeddable widget: embed.js (CSS and English strings inlined), embed.css, count.js,
 the widget's per-site configuration, and the /demo article page that embeds it.
 
-The static files are hand-written; "building" is reading them once and substituting two
+The static files are hand-written; "building" is reading them once and substituting three
 placeholders in embed.js, so there is no build step. Each asset is served gzipped to clients
 that accept it, with an ETag, and may be cached for a few minutes by browsers and proxies.
 """
@@ -94,13 +94,22 @@ def _js_string(value: str) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+#: What the widget may have to say before the site's string table arrives, in every language.
+FIRST_STRINGS = ("loading", "load_failed", "retry")
+
+
 @cache
 def embed_js() -> Asset:
     source = (STATIC / "embed.js").read_text(encoding="utf-8")
     css = (STATIC / "embed.css").read_text(encoding="utf-8")
-    english = json.dumps(languages()[DEFAULT_LANGUAGE], ensure_ascii=False, separators=(",", ":"))
+    tables = languages()
+    english = json.dumps(tables[DEFAULT_LANGUAGE], ensure_ascii=False, separators=(",", ":"))
+    first = json.dumps({code: {key: table[key] for key in FIRST_STRINGS}
+                        for code, table in tables.items()},
+                       ensure_ascii=False, separators=(",", ":"))
     source = source.replace('"__ROSTRA_CSS__"', _js_string(css))
     source = source.replace('"__ROSTRA_STRINGS__"', english.replace("</", "<\\/"))
+    source = source.replace('"__ROSTRA_FIRST__"', first.replace("</", "<\\/"))
     return Asset.of(source, "text/javascript; charset=utf-8")
 
 

@@ -14,6 +14,7 @@
   "use strict";
   var CSS = "__ROSTRA_CSS__";
   var EN = "__ROSTRA_STRINGS__";
+  var FIRST = "__ROSTRA_FIRST__";  // "Loading…" and its failure, in every language
   var script = document.currentScript;
   if (!script) return;
   var HOST = new URL(script.src, location.href).origin;
@@ -145,7 +146,7 @@
     this.sso = opt("sso-token") || null;
     this.tokenKey = "rostra:" + HOST + ":" + this.site;
     this.guest = load(this.tokenKey);
-    this.t = EN;
+    this.t = firstStrings(this.lang || document.documentElement.lang || navigator.language);
     this.config = { guests_allowed: true, max_comment_chars: 10000, edit_window_seconds: 900 };
     this.story = null;
     this.cursor = null;
@@ -157,6 +158,11 @@
     this.el = null;    // built by start(), once the first request is on its way
   }
 
+  /* Until the site's table arrives: the page's language, else the browser's, else English. */
+  function firstStrings(lang) {
+    lang = String(lang || "").toLowerCase();
+    return FIRST[lang] || FIRST[lang.split("-")[0]] || EN;
+  }
   function canonical() {
     var link = document.querySelector('link[rel="canonical"]');
     var href = link && link.href ? link.href : location.href;
@@ -425,7 +431,7 @@
   };
 
   W.updateCount = function () {
-    this.countEl.textContent = this.count ? "(" + this.count + ")" : "";
+    this.countEl.textContent = this.count ? " (" + this.count + ")" : "";  // read as "Comments (3)"
   };
 
   W.more = function () {
@@ -494,6 +500,7 @@
       group.setAttribute("role", "group");
       group.setAttribute("aria-label", this.s("replies_to", { name: name }));
       group.id = id + "-replies";
+      group.hidden = !replies.length;  // no empty group for screen readers to announce
       for (var i = 0; i < replies.length; i++) group.appendChild(this.comment(replies[i], level + 1));
       art.appendChild(group);
       if (replies.length && card.lastChild.className === "tools") {
@@ -612,7 +619,7 @@
     if (c.status === "published") {
       var like = actButton("link", "like"), heart = el("span", "heart", "♥");
       like.setAttribute("aria-pressed", String(!!c.reacted));
-      like.setAttribute("aria-label", this.s("like") + " (" + this.s("likes", { n: c.reactions }) + ")");
+      like.setAttribute("aria-label", this.likeLabel(c.reactions));
       heart.setAttribute("aria-hidden", "true");
       like.appendChild(heart);
       like.appendChild(el("span", "n", c.reactions ? String(c.reactions) : this.s("like")));
@@ -628,6 +635,8 @@
     else if (c.status === "published") tools.appendChild(actButton("link", "report", this.s("report")));
     return tools;
   };
+
+  W.likeLabel = function (n) { return this.s("like") + (n ? " (" + this.s("likes", { n: n }) + ")" : ""); };
 
   W.open = function () { return !this.story || this.story.open !== false; };
   W.editable = function (c) {
@@ -733,7 +742,7 @@
       fields = h("div.guest", null,
         h("label", null, this.s("guest_name"), nameIn),
         h("label", null, this.s("guest_email"), emailIn),
-        h("label.trap", { "aria-hidden": "true" }, "Website", trap));
+        h("label.trap", { "aria-hidden": "true" }, this.s("guest_website"), trap));
     }
     var cancel = reply ? h("button.btn.secondary", { type: "button", text: this.s("cancel"),
       onclick: function () { slotDone(); } }) : null;
@@ -983,7 +992,7 @@
       self.root.querySelectorAll('article[data-id="' + c.id + '"] > .card .tools .link:first-child')
         .forEach(function (b) {
           b.setAttribute("aria-pressed", String(res.reacted));
-          b.setAttribute("aria-label", self.s("like") + " (" + self.s("likes", { n: res.reactions }) + ")");
+          b.setAttribute("aria-label", self.likeLabel(res.reactions));
           b.querySelector(".n").textContent = res.reactions ? String(res.reactions) : self.s("like");
         });
       btn.focus();
@@ -1010,7 +1019,9 @@
               r.reply_to = { id: r.parent_id, name: parent._c.author ? parent._c.author.name : null };
             }
             var el = self.comment(r, lvl);
-            host.querySelector(":scope > .replies").appendChild(el);
+            var into = host.querySelector(":scope > .replies");
+            into.hidden = false;
+            into.appendChild(el);
             nodes[r.id] = el; levels[r.id] = lvl;
           });
           Object.keys(nodes).forEach(function (k) { self.toggle(nodes[k]); });
