@@ -13,13 +13,20 @@ from rostra.actions.archive import (
     import_archive,
     rescore,
 )
-from rostra.actions.comments import edit_comment, post_comment
+from rostra.actions.comments import edit_comment, post_comment, report_comment
 from rostra.archive.disqus import read_disqus
 from rostra.archive.records import ArchiveError
 from rostra.archive.rostra_jsonl import read_rostra
 from rostra.domain.errors import AuthorNotFound, InvalidInput
 from rostra.moderation.engine import ModerationEngine
-from rostra.storage.tables import authors, comments, moderation_log, signals, stories
+from rostra.storage.tables import (
+    authors,
+    comments,
+    moderation_log,
+    reports,
+    signals,
+    stories,
+)
 from rostra.testing import FakeScorer
 
 ARCHIVES = Path(__file__).parent.parent / "fixtures" / "archives"
@@ -160,6 +167,24 @@ def test_forget_keeps_comments_under_deleted_user_and_erases_ips(db):
     assert (author.email, author.external_id, author.forgotten_at) == (None, None, NOW)
     assert len(mine) == 4 and all(c.ip is None and c.body for c in mine)
     assert log.author_id == author.id and "alice" not in json.dumps([log.before, log.after])
+
+
+def test_forget_erases_the_notes_of_the_reports_they_filed(db):
+    site = _populated(db)
+    bob = make_reader(db, site, "bob")
+    with db.connect() as conn:
+        target = conn.execute(select(comments.c.id).where(comments.c.external_id == "5001"))
+        target_id = target.scalar_one()
+    assert report_comment(db, site=site, reader=bob, comment_id=target_id, reason="abuse",
+                          note="I am Bob Smith, her neighbour", now=NOW)  # fmt: skip
+    forget_author(db, site=site, ref=str(bob.author_id), remove_comments=False, now=NOW)
+    with db.connect() as conn:
+        report = conn.execute(select(reports)).one()
+        log = conn.execute(
+            select(moderation_log.c.after).where(moderation_log.c.action == "author.forget")
+        ).scalar_one()
+    assert (report.reason, report.note, report.author_id) == ("abuse", None, bob.author_id)
+    assert log["report_notes"] == 1 and "Bob Smith" not in json.dumps(log)
 
 
 def test_forget_with_removal_deletes_the_text_and_recounts(db):

@@ -187,7 +187,8 @@ def forget_author(
     user_id: int | None = None,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Erase a commenter's name, email and IPs (all authors the id or email names).
+    """Erase a commenter's name, email, IPs and report notes (all authors the id or email
+    names).
 
     Their comments stay under "Deleted user", or with ``remove_comments`` become deleted
     with their text erased. Queued and logged outbox jobs (webhook events, digests) are

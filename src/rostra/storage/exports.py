@@ -155,7 +155,8 @@ def author_records(conn: Connection, site_id: int, author_ids: list[int]) -> Ite
 def forget_author(
     conn: Connection, site_id: int, author_id: int, *, remove_comments: bool, now: datetime
 ) -> dict[str, Any]:
-    """Erase an author's name, email, external id and the IPs of their comments.
+    """Erase an author's name, email, external id, the IPs of their comments and the notes
+    of the reports they filed (the reports stay, with their reason).
 
     With ``remove_comments`` their comments become ``deleted`` with empty text and no edit
     history; otherwise they stay, shown under ``FORGOTTEN_NAME``. Returns what changed, for
@@ -180,6 +181,12 @@ def forget_author(
     mine = (comments.c.site_id == site_id) & (comments.c.author_id == author_id)
     ids = list(conn.execute(select(comments.c.id).where(mine)).scalars())
     conn.execute(update(comments).where(mine).values(ip=None))
+    notes = conn.execute(
+        update(reports)
+        .where(reports.c.site_id == site_id, reports.c.author_id == author_id,
+               reports.c.note.is_not(None))
+        .values(note=None)
+    ).rowcount  # fmt: skip
     removed = 0
     if remove_comments and ids:
         for start in range(0, len(ids), STREAM_ROWS):
@@ -196,4 +203,5 @@ def forget_author(
                 )
             ).rowcount
     story_ids = list(conn.execute(select(comments.c.story_id).where(mine).distinct()).scalars())
-    return {"comments": len(ids), "removed": removed, "story_ids": story_ids}
+    return {"comments": len(ids), "removed": removed, "report_notes": notes,
+            "story_ids": story_ids}
