@@ -900,3 +900,17 @@ def test_german_page_gets_german_strings_from_the_first_word(rostra, host_site, 
     assert w.locator("label.trap").text_content() == german["guest_website"]
     assert w.locator("textarea").get_attribute("aria-label") == german["your_comment"]
     assert page.errors == []
+
+
+def test_publisher_hides_the_widget_with_the_hidden_attribute(rostra, host_site, page) -> None:
+    page.goto(host_site.page("hidden.html", rostra.url, path="/hidden-story",
+                             container_attrs=" hidden", extra_head=HOSTILE_CSS))
+    page.wait_for_selector("#rostra-comments .head h2", state="attached")
+    box = page.locator("#rostra-comments")
+    assert box.is_hidden() and widget(page).is_hidden()
+    box.evaluate("e => e.hidden = false")  # e.g. behind a "Show comments" button
+    widget(page).wait_for(state="visible")
+    assert box.evaluate("e => e.getBoundingClientRect().height") > 100  # the hostile CSS lost
+    box.evaluate("e => e.hidden = true")
+    widget(page).wait_for(state="hidden")
+    assert page.errors == []

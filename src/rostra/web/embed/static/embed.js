@@ -4,7 +4,8 @@
  *           <script src="https://HOST/embed.js" data-site="SLUG" async></script>
  * Optional data attributes (on the script or the container): data-url (default: the page's
  * canonical URL), data-title (default: document.title), data-sso-token, data-lang,
- * data-sort, data-theme (light|dark), data-login-url.
+ * data-sort, data-theme (light|dark), data-login-url. The container's `hidden` attribute hides
+ * the widget (a host stylesheet cannot).
  * JS: window.Rostra.setToken(jwt), Rostra.onTokenExpired(fn -> token|Promise), Rostra.reload().
  *
  * Safety: untrusted text only ever goes through textContent; the server's `html` (sanitised
