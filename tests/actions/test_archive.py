@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from tests.factories import NOW, WordEngine, make_reader, make_site
+from tests.factories import NOW, WordEngine, make_reader, make_site, make_staff
 
 from rostra.actions.archive import (
     export_author,
@@ -14,10 +14,12 @@ from rostra.actions.archive import (
     rescore,
 )
 from rostra.actions.comments import edit_comment, post_comment, report_comment
+from rostra.actions.moderation import moderate
 from rostra.archive.disqus import read_disqus
 from rostra.archive.records import ArchiveError
 from rostra.archive.rostra_jsonl import read_rostra
 from rostra.domain.errors import AuthorNotFound, InvalidInput
+from rostra.domain.moderation import ModerationAction
 from rostra.moderation.engine import ModerationEngine
 from rostra.storage.tables import (
     authors,
@@ -152,6 +154,27 @@ def test_author_export_holds_their_comments_and_nobody_elses(db):
     assert {r["author_id"] for r in records if r["type"] == "comment"} == {records[1]["id"]}
     with pytest.raises(AuthorNotFound):
         export_author(db, site=site, ref="nobody@example.org", out=io.BytesIO(), now=NOW)
+
+
+def test_author_export_has_the_engines_signals_and_the_learning_examples(db):
+    site = make_site(db)
+    alice = make_reader(db, site, "alice")
+    posted = post_comment(db, WordEngine(), site=site, author_id=alice.author_id, url=URL,
+                          body="What a stupid plan.", now=NOW)  # fmt: skip
+    moderate(db, site=site, staff=make_staff(db, site), comment_id=posted.comment.id,
+             action=ModerationAction.REJECT, version=posted.comment.version, now=NOW)
+    post_comment(db, WordEngine(), site=site, author_id=make_reader(db, site, "bob").author_id,
+                 url=URL, body="Someone else's stupid plan.", now=NOW)  # fmt: skip
+    out = io.BytesIO()
+    counts = export_author(db, site=site, ref=str(alice.author_id), out=out, now=NOW)
+    records = [json.loads(line) for line in out.getvalue().splitlines()[1:]]
+    assert (counts["signal"], counts["example"]) == (1, 1)
+    [signal] = [r for r in records if r["type"] == "signal"]
+    assert signal["comment_id"] == posted.comment.id and signal["scores"]["insult"] == 0.7
+    assert signal["decision"] == "review" and signal["reasons"][0]["text"] == "stupid"
+    [example] = [r for r in records if r["type"] == "example"]
+    assert (example["text"], example["decision"]) == ("What a stupid plan.", "reject")
+    assert example["author_id"] == alice.author_id
 
 
 def test_forget_keeps_comments_under_deleted_user_and_erases_ips(db):

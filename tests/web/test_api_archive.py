@@ -121,7 +121,7 @@ def test_author_export_has_everything_about_them(client, site, ada, alice, carol
     [author] = [r for r in data["records"] if r["type"] == "author"]
     assert (author["name"], author["email"]) == ("Carol Jones", "carol@example.org")
     assert [r["body"] for r in data["records"] if r["type"] == "comment"] == ["Carol's comment."]
-    assert data["counts"] == {"author": 1, "comment": 1}
+    assert data["counts"] == {"author": 1, "comment": 1, "signal": 1}
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, delete, or_, select, update
 
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import AuthorNotFound
@@ -20,9 +20,11 @@ from rostra.storage.tables import (
     bans,
     comment_edits,
     comments,
+    examples,
     moderation_log,
     reactions,
     reports,
+    signals,
     stories,
 )
 
@@ -117,8 +119,9 @@ def find_authors(conn: Connection, site_id: int, ref: str) -> list[int]:
 
 
 def author_records(conn: Connection, site_id: int, author_ids: list[int]) -> Iterator[Record]:
-    """Everything stored about the given authors: profile, comments, reactions, reports,
-    bans and moderation-log entries about them."""
+    """Everything stored about the given authors: profile, comments, the engine's signals on
+    those comments, the site's learning examples made of them, reactions, reports, bans and
+    moderation-log entries about them."""
     for row in conn.execute(
         select(authors).where(authors.c.site_id == site_id, authors.c.id.in_(author_ids))
     ):
@@ -130,6 +133,22 @@ def author_records(conn: Connection, site_id: int, author_ids: list[int]) -> Ite
     )
     for partition in rows.partitions():
         yield from _with_edits(conn, list(partition))
+    theirs = select(comments.c.id).where(
+        comments.c.site_id == site_id, comments.c.author_id.in_(author_ids)
+    )
+    for row in conn.execute(
+        select(signals).where(signals.c.comment_id.in_(theirs)).order_by(signals.c.id)
+    ):
+        yield ("signal", dict(row._mapping))
+    for row in conn.execute(
+        select(examples)
+        .where(
+            examples.c.site_id == site_id,
+            or_(examples.c.author_id.in_(author_ids), examples.c.comment_id.in_(theirs)),
+        )
+        .order_by(examples.c.id)
+    ):
+        yield ("example", dict(row._mapping))
     for row in conn.execute(
         select(reactions)
         .where(reactions.c.author_id.in_(author_ids))
