@@ -100,6 +100,7 @@ def test_only_admins_reach_the_archive(client, site, maria, olga, carol):
     calls = [
         ("GET", "/api/v1/sites/news/export", None),
         ("GET", f"/api/v1/sites/news/authors/{author}/export", None),
+        ("POST", "/api/v1/sites/news/authors/export", {"email": "carol@example.org"}),
         ("POST", f"/api/v1/sites/news/authors/{author}/forget", {"remove_comments": False}),
     ]
     for method, url, body in calls:
@@ -122,6 +123,23 @@ def test_author_export_has_everything_about_them(client, site, ada, alice, carol
     assert (author["name"], author["email"]) == ("Carol Jones", "carol@example.org")
     assert [r["body"] for r in data["records"] if r["type"] == "comment"] == ["Carol's comment."]
     assert data["counts"] == {"author": 1, "comment": 1, "signal": 1}
+
+
+def test_author_export_by_email_is_the_export_by_id(client, site, ada, alice, carol):
+    post(client, carol, "Carol's comment.")
+    post(client, alice, "Alice's comment.")
+    url = "/api/v1/sites/news/authors"
+    by_email = client.post(f"{url}/export", json={"email": "carol@example.org"},
+                           headers=ada.headers)
+    by_id = client.get(f"{url}/{carol.reader.author_id}/export", headers=ada.headers)
+    assert by_email.status_code == 200, by_email.text
+    assert by_email.json()["records"] == by_id.json()["records"]
+    assert {r["type"] for r in by_email.json()["records"]} >= {"author", "comment", "signal"}
+    nobody = client.post(f"{url}/export", json={"email": "nobody@example.org"},
+                         headers=ada.headers)
+    assert nobody.status_code == 404 and nobody.json()["code"] == "author_not_found"
+    for bad in ({"email": str(carol.reader.author_id)}, {"email": ""}, {}):
+        assert client.post(f"{url}/export", json=bad, headers=ada.headers).status_code == 400
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

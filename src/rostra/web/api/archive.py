@@ -17,11 +17,11 @@ from typing import IO, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import Engine
 
 from rostra.actions.archive import export_author, export_site, forget_author
-from rostra.domain.errors import NotAllowed
+from rostra.domain.errors import InvalidInput, NotAllowed
 from rostra.domain.identity import Staff
 from rostra.domain.sites import Site
 from rostra.web.api.threads import json_response
@@ -154,14 +154,34 @@ def export_whole_site(site: SiteDep, staff: AdminDep, db: DbDep) -> StreamingRes
     )
 
 
+def _author_export(db: Engine, site: Site, ref: str) -> Response:
+    out = BytesIO()
+    counts = export_author(db, site=site, ref=ref, out=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line]
+    return json_response({"export": lines[0], "records": lines[1:], "counts": counts})
+
+
 @router.get("/authors/{author_id}/export")
 def export_one_author(site: SiteDep, staff: AdminDep, db: DbDep, author_id: PathId) -> Response:
     """Everything stored about one commenter, for a data-access request: ``export`` (the
     header line of docs/export.md) and ``records`` (the other lines, each with its ``type``)."""
-    out = BytesIO()
-    counts = export_author(db, site=site, ref=str(author_id), out=out)
-    lines = [json.loads(line) for line in out.getvalue().splitlines() if line]
-    return json_response({"export": lines[0], "records": lines[1:], "counts": counts})
+    return _author_export(db, site, str(author_id))
+
+
+class AuthorEmailIn(BaseModel):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+
+
+@router.post("/authors/export")
+def export_authors_by_email(
+    site: SiteDep, staff: AdminDep, db: DbDep, body: AuthorEmailIn
+) -> Response:
+    """The same export for every commenter of the site with this email address, as
+    ``rostra export author`` takes one. Sent in the body, so the address stays out of URLs
+    and access logs."""
+    if "@" not in body.email:
+        raise InvalidInput("not an email address", field="email")
+    return _author_export(db, site, body.email)
 
 
 class ForgetIn(BaseModel):
