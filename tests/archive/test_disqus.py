@@ -26,6 +26,23 @@ def test_threads_become_stories_and_threads_without_a_link_are_skipped(archives)
     assert {"thread without a link", "thread without dsq:id"} <= skipped
 
 
+def _with_thread_1001_deleted(archives):
+    data = (archives / "disqus.xml").read_bytes()
+    start = data.index(b'<thread dsq:id="1001">')
+    flag = data.index(b"<isDeleted>false</isDeleted>", start)
+    assert flag < data.index(b"</thread>", start)
+    return data[:flag] + b"<isDeleted>true</isDeleted>" + data[flag + 28 :]
+
+
+def test_a_deleted_thread_is_a_closed_story_whose_posts_keep_their_statuses(archives):
+    records = list(read_disqus(io.BytesIO(_with_thread_1001_deleted(archives))))
+    stories = {r.external_id: r for r in records if isinstance(r, ImportedStory)}
+    assert (stories["1001"].closed, stories["1003"].closed) == (True, False)
+    assert {k: c.status for k, c in _comments(records).items()} == {
+        k: c.status for k, c in _comments(_read(archives)).items()
+    }
+
+
 def test_html_bodies_are_sanitised_and_a_text_source_kept(archives):
     first = _comments(_read(archives))["5001"]
     assert "<script" not in first.html and "onerror" not in first.html and "<img" not in first.html

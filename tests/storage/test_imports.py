@@ -1,3 +1,4 @@
+import io
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,25 @@ def test_disqus_archive_lands_with_threads_statuses_and_counts(db):
     assert counts == {"https://herald.example/2024/elections-résultats": 8,
                       "https://herald.example/2024/budget": 3}  # fmt: skip
     assert rows["5001"].reply_count == 1 and rows["5006"].reply_count == 1
+
+
+def test_a_deleted_disqus_thread_lands_closed_with_its_comments_as_they_were(db):
+    site = make_site(db)
+    data = (ARCHIVES / "disqus.xml").read_bytes()
+    thread = data.index(b'<thread dsq:id="1001">')
+    flag = data.index(b"<isDeleted>false</isDeleted>", thread)
+    deleted = data[:flag] + b"<isDeleted>true</isDeleted>" + data[flag + 28 :]
+    stats = _import(db, site, read_disqus(io.BytesIO(deleted)))
+    assert (stats.stories_created, stats.comments_created) == (2, 13)
+    with db.connect() as conn:
+        closed = dict(conn.execute(select(stories.c.url, stories.c.closed)).all())
+        count = conn.execute(
+            select(stories.c.comment_count).where(stories.c.url.like("%elections%"))
+        ).scalar_one()
+    assert closed == {"https://herald.example/2024/elections-résultats": True,
+                      "https://herald.example/2024/budget": True}  # fmt: skip
+    assert count == 8  # its published comments stay published
+    assert _by_external_id(db)["5001"].status == "published"
 
 
 def test_a_second_run_adds_nothing(db):

@@ -6,6 +6,10 @@ The format (help.disqus.com, "Comments export"): a ``<disqus>`` root in the
 HTML in CDATA, createdAt, isDeleted, isSpam, author name/email/username, ipAddress,
 ``<thread dsq:id>`` and an optional ``<parent dsq:id>``).
 
+A deleted thread becomes a closed story: nobody can comment there any more, and its posts
+keep the statuses of their own (the page may still be online; a moderator can remove them),
+so nothing the archive holds is lost or hidden without a decision.
+
 Each top-level element is cleared once read, so memory stays flat on a file of any size.
 """
 
@@ -112,7 +116,7 @@ def _story(element: etree._Element) -> ImportedStory | Skipped:
         url=link,
         title=title[:500],
         created_at=parse_timestamp(_text(fields, "createdAt")),
-        closed=_flag(fields, "isClosed"),
+        closed=_flag(fields, "isClosed") or _flag(fields, "isDeleted"),
     )
 
 
