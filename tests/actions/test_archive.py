@@ -291,6 +291,63 @@ def test_rescore_resumes_after_an_interruption_and_scores_each_comment_once(db):
     assert (fresh.resumed_from, fresh.scored) == (0, 12)  # a finished run is not resumed
 
 
+def _by_text_engine(scores):
+    """A real engine whose fast tier gives ``scores[word]`` to a text containing ``word``
+    (texts reach the scorer normalised: lower case)."""
+    engine = ModerationEngine(fast=FakeScorer(
+        lambda text: next((s for word, s in scores.items() if word in text), {})))  # fmt: skip
+    engine.load()
+    return engine
+
+
+def _states(db):
+    with db.connect() as conn:
+        rows = conn.execute(select(comments.c.external_id, comments.c.status,
+                                   comments.c.decision, comments.c.version))  # fmt: skip
+        return {ext: tuple(rest) for ext, *rest in rows}
+
+
+def test_rescore_without_apply_policy_records_signals_and_keeps_every_status(db):
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    before = _states(db)
+    report = rescore(db, _by_text_engine({"": {"insult": 0.99}}), site=site, now=NOW)
+    assert (report.scored, report.changed) == (12, 0)
+    assert _states(db) == before
+    with db.connect() as conn:
+        decisions = conn.execute(select(signals.c.decision)).scalars().all()
+        severities = set(conn.execute(select(comments.c.severity).where(
+            comments.c.status != "deleted")).scalars())  # fmt: skip
+    assert decisions == ["reject"] * 12 and severities == {0.99}
+
+
+def test_rescore_with_apply_policy_sets_statuses_as_the_policy_decides(db):
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    rows = _states(db)
+    with db.connect() as conn:
+        first = conn.execute(select(comments.c.id).where(comments.c.external_id == "5001"))
+        first_id = first.scalar_one()
+    moderate(db, site=site, staff=make_staff(db, site), comment_id=first_id,
+             action=ModerationAction.APPROVE, version=rows["5001"][2], now=NOW)  # fmt: skip
+    engine = _by_text_engine({"turnout": {"insult": 0.99}, "source": {"insult": 0.99},
+                              "higher than": {"insult": 0.7}, "cheap": {"insult": 0.99}})
+    report = rescore(db, engine, site=site, apply_policy=True, batch_size=5, now=NOW)
+    after = _states(db)
+    assert report.changed == 2
+    assert after["5004"][:2] == ("rejected", "reject")  # over the reject threshold
+    assert after["5002"][:2] == ("pending", "review")  # held for review
+    assert after["5001"][0] == "published"  # a moderator approved it: the policy keeps off
+    assert (after["5008"][0], after["5006"][0]) == ("spam", "deleted")  # never changed
+    assert {k: v for k, v in after.items() if k not in ("5001", "5002", "5004")} == {
+        k: v for k, v in rows.items() if k not in ("5001", "5002", "5004")
+    }
+    with db.connect() as conn:
+        logged = conn.execute(select(func.count()).where(moderation_log.c.action == "policy"))
+        count = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL))
+        assert (logged.scalar_one(), count.scalar_one()) == (2, 8 - 2)
+
+
 def test_rescore_since_a_date_scores_only_newer_comments(db):
     site = make_site(db)
     import_archive(db, site=site, records=_disqus(), now=NOW)

@@ -153,6 +153,31 @@ def test_wordpress_and_isso_archives_import(db):
     assert rows["102"].status == CommentStatus.PENDING.value
 
 
+def _wordpress():
+    with (ARCHIVES / "wordpress.xml").open("rb") as stream:
+        return list(read_wordpress(stream))
+
+
+def _isso():
+    return list(read_isso(ARCHIVES / "isso.db", base_url="https://h.example"))
+
+
+@pytest.mark.parametrize("read", [_wordpress, _isso], ids=["wordpress", "isso"])
+def test_a_second_wordpress_or_isso_run_adds_nothing(db, read):
+    site = make_site(db)
+    first = _import(db, site, read())
+    before = _by_external_id(db)
+    again = _import(db, site, read(), batch_size=2)
+    assert first.comments_created == 9
+    assert (again.stories_created, again.authors_created, again.comments_created) == (0, 0, 0)
+    assert again.comments_existing == 9
+    after = _by_external_id(db)
+    assert after.keys() == before.keys()
+    assert {k: (r.parent_id, r.reply_count) for k, r in after.items()} == {
+        k: (r.parent_id, r.reply_count) for k, r in before.items()
+    }
+
+
 def _comment(ext, parent=None, story="s"):
     return ImportedComment(
         external_id=ext, story_external_id=story, parent_external_id=parent, author=None,
