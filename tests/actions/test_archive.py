@@ -25,10 +25,13 @@ from rostra.storage.tables import (
     authors,
     comments,
     moderation_log,
+    outbox,
     reports,
     signals,
     stories,
 )
+from rostra.storage.tables import events as live_events
+from rostra.storage.webhooks import WebhookStore
 from rostra.testing import FakeScorer
 
 ARCHIVES = Path(__file__).parent.parent / "fixtures" / "archives"
@@ -346,6 +349,44 @@ def test_rescore_with_apply_policy_sets_statuses_as_the_policy_decides(db):
         logged = conn.execute(select(func.count()).where(moderation_log.c.action == "policy"))
         count = conn.execute(select(stories.c.comment_count).where(stories.c.url == URL))
         assert (logged.scalar_one(), count.scalar_one()) == (2, 8 - 2)
+
+
+def _hooked(db, site):
+    with db.begin() as conn:
+        WebhookStore.create(conn, site_id=site.id, url="https://hooks.example/in", secret="s",
+                            events=["comment.moderated"], now=NOW)  # fmt: skip
+
+
+def _moderated_events(db):
+    with db.connect() as conn:
+        payloads = conn.execute(select(outbox.c.payload).order_by(outbox.c.id)).scalars()
+        return [p["body"]["data"] for p in payloads if p["event"] == "comment.moderated"]
+
+
+def test_policy_changes_of_a_rescore_are_announced_as_a_decision_would_be(db):
+    site = make_site(db)
+    import_archive(db, site=site, records=_disqus(), now=NOW)
+    _hooked(db, site)
+    engine = _by_text_engine({"source": {"insult": 0.99}, "cheap": {"insult": 0.99}})
+    rescore(db, engine, site=site, apply_policy=True, now=NOW)
+    [event] = _moderated_events(db)
+    assert (event["action"], event["moderator"], event["reason"]) == (
+        "policy", None, "scored again; the site's policy applied")  # fmt: skip
+    assert event["comment"]["body"] == "Source?" and event["comment"]["status"] == "rejected"
+    assert (event["before"]["status"], event["after"]["status"]) == ("published", "rejected")
+    assert event["after"]["version"] == event["before"]["version"] + 1
+    with db.connect() as conn:
+        live = conn.execute(select(live_events.c.comment_id, live_events.c.kind)).all()
+    assert live == [(event["comment"]["id"], "comment.removed")]
+
+
+def test_policy_decisions_during_an_import_announce_nothing(db):
+    site = make_site(db)
+    _hooked(db, site)
+    engine = _by_text_engine({"source": {"insult": 0.99}})
+    _, scoring = import_archive(db, site=site, records=_disqus(), engine=engine,
+                                apply_policy=True, now=NOW)  # fmt: skip
+    assert scoring.changed == 1 and _moderated_events(db) == []
 
 
 def test_rescore_since_a_date_scores_only_newer_comments(db):

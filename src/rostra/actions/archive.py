@@ -2,7 +2,9 @@
 
 Imports write batch by batch (each batch one transaction) and are idempotent, so a run that
 stopped half-way is completed by running it again. Scoring never changes a status unless
-``apply_policy`` is set; then each change is written to the moderation log.
+``apply_policy`` is set; then each change is written to the moderation log, and a rescore's
+changes are also announced (live update, ``comment.moderated`` webhook) as a moderator's
+decision is. An import's are not: they set the first status of comments nobody saw yet.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, select
 
+from rostra.actions import notifications
 from rostra.actions.adaptation import forget_examples
-from rostra.actions.comments import ModerationEngineLike, model_version
+from rostra.actions.comments import ModerationEngineLike, announce_change, model_version
+from rostra.actions.notifications import WebhookEvent
 from rostra.archive.records import ArchiveError, ArchiveRecord
 from rostra.archive.rostra_jsonl import encode_record, header
 from rostra.domain.comments import CommentStatus
@@ -25,10 +29,12 @@ from rostra.domain.moderation import AuthorContext
 from rostra.domain.sites import Site
 from rostra.moderation.policy import Policy
 from rostra.storage import exports, rescoring
+from rostra.storage.comments import CommentStore
 from rostra.storage.imports import BATCH_SIZE, ArchiveImporter, Created, ImportStats, recount
 from rostra.storage.outbox import OutboxStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.tables import comments
+from rostra.storage.webhooks import WebhookStore
 
 #: Tier used when scoring archives: the fast one, since there may be millions of comments.
 ARCHIVE_TIER = "fast"
@@ -54,6 +60,7 @@ def _score_batch(
     *,
     apply_policy: bool,
     now: datetime,
+    announce: bool = False,
 ) -> list[rescoring.StoredText]:
     if not texts:
         return []
@@ -64,7 +71,7 @@ def _score_batch(
         tier=ARCHIVE_TIER,
         explain=True,
     )
-    return rescoring.record_scores(
+    moved = rescoring.record_scores(
         conn,
         site.id,
         list(zip(texts, results, strict=True)),
@@ -72,6 +79,35 @@ def _score_batch(
         now=now,
         apply_policy=apply_policy,
     )
+    if announce and moved:
+        _announce_policy_changes(conn, site, moved, now)
+    return moved
+
+
+def _announce_policy_changes(
+    conn: Connection, site: Site, moved: list[rescoring.StoredText], now: datetime
+) -> None:
+    """What a moderator's decision sends, for each status the policy changed: the live
+    update to open pages and the ``comment.moderated`` webhook event, with ``action`` "policy"
+    and ``moderator`` null. No reply mails: these are old comments judged again."""
+    updated = CommentStore.get_many(conn, [t.id for t in moved])
+    hooked = bool(WebhookStore.subscribers(conn, site.id, WebhookEvent.COMMENT_MODERATED))
+    for text in moved:
+        after = updated[text.id]
+        announce_change(conn, CommentStatus(text.status), after, now)
+        if not hooked:
+            continue
+        before = {**after.state(), "status": text.status, "reviewed": text.reviewed,
+                  "version": after.version - 1}  # fmt: skip
+        data = {
+            "comment": notifications.comment_data(after),
+            "action": rescoring.POLICY_ACTION,
+            "reason": rescoring.POLICY_REASON,
+            "moderator": None,
+            "before": before,
+            "after": after.state(),
+        }
+        notifications.queue_event(conn, site, WebhookEvent.COMMENT_MODERATED, data, now)
 
 
 def import_archive(
@@ -255,6 +291,7 @@ def rescore(
     The checkpoint (a ``rescore`` row of the moderation log) commits with each batch's
     signals; running the same command again after an interruption continues after the last
     whole batch. ``on_start`` gets the number of comments left, ``on_batch`` each batch size.
+    With ``apply_policy``, each status the policy changes is announced as a decision is.
     """
     if batch_size < 1:
         raise InvalidInput("the batch size must be at least 1", field="batch")
@@ -275,7 +312,8 @@ def rescore(
         if not batch:
             break
         with db.begin() as conn:
-            moved = _score_batch(conn, engine, site, batch, apply_policy=apply_policy, now=now)
+            moved = _score_batch(conn, engine, site, batch, apply_policy=apply_policy, now=now,
+                                 announce=True)
             checkpoint = rescoring.Checkpoint(
                 checkpoint.log_id,
                 batch[-1].id,

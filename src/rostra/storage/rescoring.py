@@ -20,6 +20,9 @@ from rostra.domain.moderation import ModerationResult
 from rostra.storage.tables import comments, moderation_log, signals
 
 RESCORE_ACTION = "rescore"
+#: How the moderation log (and the ``comment.moderated`` webhook) names a status the policy set.
+POLICY_ACTION = "policy"
+POLICY_REASON = "scored again; the site's policy applied"
 #: Statuses the policy may change with --apply-policy; deleted and spam stay as they are.
 _POLICY_MAY_CHANGE = (CommentStatus.PUBLISHED.value, CommentStatus.PENDING.value,
                       CommentStatus.REJECTED.value)  # fmt: skip
@@ -152,8 +155,8 @@ def record_scores(
                     "author_id": t.author_id,
                     "user_id": None,
                     "actor": "system",
-                    "action": "policy",
-                    "reason": "scored again; the site's policy applied",
+                    "action": POLICY_ACTION,
+                    "reason": POLICY_REASON,
                     "before": {"status": t.status},
                     "after": {"status": s, "decision": d},
                     "created_at": now,
