@@ -1,17 +1,35 @@
 """Who may open which workspace page and post which form: without a browser.
 
 Every page and form refuses anonymous visitors and readers (to the log-in page), moderators
-of another site (403), and posts without the session's CSRF token (403); settings are for
-admins only. Refused forms change nothing.
+of another site (403), and posts without the session's CSRF token (403); settings and
+webhooks are for admins only. Refused forms change nothing. ``pages`` and ``forms`` list one
+URL for every route of a site's workspace, and a test fails when a route is missing there.
 """
 
+import importlib
+import pkgutil
+import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from sqlalchemy import func, select
-from tests.web.workspace import form, login, make_workspace
+from tests.factories import NOW
+from tests.web.workspace import login, make_workspace
 
-from rostra.storage.tables import comments, moderation_log
+import rostra.web.admin
+from rostra.storage.database import transaction
+from rostra.storage.tables import comments, moderation_log, webhooks
+from rostra.storage.webhooks import WebhookStore
+
+#: The workspace routes that are not a site's: logging in and out, and the list of one's sites.
+OPEN_ROUTES = {
+    ("GET", "/moderate/login"), ("POST", "/moderate/login"), ("GET", "/moderate/sso"),
+    ("GET", "/moderate/login/sso"), ("POST", "/moderate/login/sso"),
+    ("POST", "/moderate/logout"), ("GET", "/moderate/"), ("GET", "/moderate"),
+}
 
 
 @pytest.fixture
@@ -23,7 +41,16 @@ def ws(db, monkeypatch):
 
 @pytest.fixture
 def held(ws):
+    with transaction(ws.db) as conn:
+        WebhookStore.create(conn, site_id=ws.site.id, url="https://hooks.example/in",
+                            secret="s" * 32, events=["comment.created"], now=NOW)
     return ws.post(ws.alice, "what a stupid plan")
+
+
+def _hook_id(ws):
+    with ws.db.connect() as conn:
+        (hook,) = WebhookStore.for_site(conn, ws.site.id)
+    return hook.id
 
 
 def pages(ws, held):
@@ -33,6 +60,7 @@ def pages(ws, held):
         f"/moderate/news/comments/{held['id']}", f"/moderate/news/authors/{author}",
         "/moderate/news/audit", "/moderate/news/audit.csv", "/moderate/news/dashboard",
         "/moderate/news/settings", "/moderate/news/settings/preview?toxicity.review=0.1",
+        "/moderate/news/webhooks",
     ]
 
 
@@ -53,13 +81,61 @@ def forms(ws, held):
         ("/moderate/news/settings/keys/k1/revoke", {}),
         ("/moderate/news/settings/moderators", {"username": "olga"}),
         ("/moderate/news/settings/moderators/1/remove", {}),
+        ("/moderate/news/webhooks", {"url": "https://evil.example/in",
+                                     "events": "comment.created"}),
+        (f"/moderate/news/webhooks/{_hook_id(ws)}/toggle", {}),
+        (f"/moderate/news/webhooks/{_hook_id(ws)}/delete", {}),
     ]
+
+
+def _send(client, url, data):
+    """``form`` with the data as a dict (the webhook form has a field named ``url``)."""
+    return client.post(url, data={"csrf_token": client.csrf, **data})
+
+
+def _admin_only(url):
+    return "/settings" in url or "/webhooks" in url
 
 
 def _state(db):
     with db.connect() as conn:
         return (conn.execute(select(comments.c.status, comments.c.version)).all(),
-                conn.execute(select(func.count()).select_from(moderation_log)).scalar_one())
+                conn.execute(select(func.count()).select_from(moderation_log)).scalar_one(),
+                conn.execute(select(webhooks.c.id, webhooks.c.url, webhooks.c.active)).all())
+
+
+def _workspace_routes():
+    """Every route of every module of the workspace package (each has its own ``router``)."""
+    found = []
+    for module in pkgutil.iter_modules(rostra.web.admin.__path__):
+        router = getattr(importlib.import_module(f"rostra.web.admin.{module.name}"), "router",
+                         None)
+        if isinstance(router, APIRouter):
+            found += [r for r in router.routes if isinstance(r, APIRoute)]
+    return found
+
+
+def _route(routes, method, url):
+    """(method, path template) of the one route that answers ``method url``."""
+    path = urlsplit(url).path
+    matches = [r.path for r in routes if method in r.methods and r.path_regex.match(path)]
+    assert len(matches) == 1, (method, url, matches)
+    return method, matches[0]
+
+
+def test_every_workspace_route_is_covered(ws, held):
+    routes = _workspace_routes()
+    workspace = {(method, r.path) for r in routes for method in r.methods}
+    assert len(workspace) > 30 and workspace >= OPEN_ROUTES
+    covered = {_route(routes, "GET", url) for url in pages(ws, held)}
+    covered |= {_route(routes, "POST", url) for url, _ in forms(ws, held)}
+    assert ("POST", "/moderate/{site}/webhooks/{webhook_id}/toggle") in covered
+    assert workspace - OPEN_ROUTES - covered == set(), "add these routes to pages() or forms()"
+    assert not covered & OPEN_ROUTES
+    anonymous = ws.client()
+    for r in routes:  # every one of them is mounted in the app
+        url = re.sub(r"\{\w+\}", "1", r.path.replace("{site}", "news"))
+        assert anonymous.request(sorted(r.methods)[0], url).status_code != 404, r.path
 
 
 def test_anonymous_visitors_are_sent_to_log_in(ws, held):
@@ -95,7 +171,7 @@ def test_moderator_of_another_site_is_refused_everywhere(ws, held):
         assert response.status_code == 403, url
         assert "what a stupid plan" not in response.text
     for url, data in forms(ws, held):
-        assert form(olga, url, **data).status_code == 403, url
+        assert _send(olga, url, data).status_code == 403, url
     assert _state(ws.db) == before
     assert olga.get("/moderate/other/queue").status_code == 200
     assert "News" not in olga.get("/moderate/").headers.get("location", "") + olga.get(
@@ -120,10 +196,12 @@ def test_settings_are_for_admins_only(ws, held):
     assert 'href="/moderate/news/settings"' not in maria.get("/moderate/news/queue").text
     for url in ("/moderate/news/settings", "/moderate/news/settings/preview"):
         assert maria.get(url).status_code == 403
+    assert maria.get("/moderate/news/webhooks").status_code == 200  # the log, to read
     before = _state(ws.db)
-    for url, data in forms(ws, held):
-        if "/settings/" in url:
-            assert form(maria, url, **data).status_code == 403, url
+    admin_forms = [(url, data) for url, data in forms(ws, held) if _admin_only(url)]
+    assert len(admin_forms) == 11
+    for url, data in admin_forms:
+        assert _send(maria, url, data).status_code == 403, url
     assert _state(ws.db) == before
 
 
