@@ -239,6 +239,63 @@ def test_rollback_restores_the_previous_models_scores_exactly(db):
     assert [(m["version"], m["status"]) for m in models] == [(2, "rejected"), (1, "rejected")]
 
 
+def _model_log(db, site):
+    """(action, actor, user_id, before, after, reason) of the site's model entries, oldest first."""
+    with db.connect() as conn:
+        entries = ReviewStore.log_entries(conn, site.id, limit=100)
+    return [(e.action, e.actor, e.user_id, e.before, e.after, e.reason)
+            for e in reversed(entries) if e.action.startswith("site.model.")]
+
+
+def test_training_is_in_the_audit_log_with_who_and_why_it_is_not_promotable(db, engine):
+    site = make_site(db)
+    maria, alice = make_staff(db, site), make_reader(db, site)
+    _teach(db, engine, site, maria, alice, rounds=1)
+    adapt_site(db, engine, site=site, staff=maria, reason="new word list", now=NOW)
+    adapt_site(db, engine, site=site, now=NOW)  # from the command line
+    (first, second) = _model_log(db, site)
+    refusals = ["not enough recent decisions of both kinds to compare"]
+    assert first == ("site.model.train", "moderator", maria.user_id,
+                     {"active": None, "shadow": None},
+                     {"active": None, "shadow": 1, "examples": 10, "promotable": False,
+                      "refusals": refusals}, "new word list")
+    assert second[:4] == ("site.model.train", "admin", None, {"active": None, "shadow": 1})
+    assert second[4]["shadow"] == 2 and second[5] is None
+
+
+def test_promotion_and_rollback_are_in_the_audit_log(db):
+    from tests.moderation.test_adaptation import CARROT, NEUTRAL, _examples
+
+    site = make_site(db)
+    ada = make_staff(db, name="ada", admin=True)
+    model = fit_site_model(_examples(CARROT, "reject") + _examples(NEUTRAL, "approve"),
+                           AdaptParams(min_positives=1))
+    metrics = {"promotable": True, "refusals": [], "against": None,
+               "base": {"auc": 0.5}, "active": None, "candidate": {"auc": 0.9}}
+    with transaction(db) as conn:
+        SiteModelStore.add(conn, site_id=site.id, artifact=model.to_bytes(), metrics=metrics,
+                           examples=1, now=NOW)
+    promote(db, site=site, staff=ada, now=NOW)
+    _store(db, site, model, 1)
+    promote(db, site=site, reason="the carrot wave", now=NOW)
+    rollback(db, site=site, staff=ada, reason="too strict on Mondays", now=NOW)
+    rollback(db, site=site, now=NOW)
+    assert _model_log(db, site) == [
+        ("site.model.promote", "admin", ada.user_id, {"active": None, "shadow": 1},
+         {"active": 1, "shadow": None},
+         "held-out ROC-AUC 0.900 above 0.500 (the base engine)"),
+        ("site.model.promote", "admin", None, {"active": 1, "shadow": 2},
+         {"active": 2, "shadow": None}, "the carrot wave"),
+        ("site.model.rollback", "admin", ada.user_id, {"active": 2, "shadow": None},
+         {"active": 1, "shadow": None, "rejected": 2}, "too strict on Mondays"),
+        ("site.model.rollback", "admin", None, {"active": 1, "shadow": None},
+         {"active": None, "shadow": None, "rejected": 1}, None),
+    ]
+    with pytest.raises(NotFound):  # nothing changed, nothing logged
+        rollback(db, site=site)
+    assert len(_model_log(db, site)) == 4
+
+
 def test_the_schedule_adapts_only_sites_with_enough_new_decisions(db, engine):
     busy, quiet = make_site(db, "busy"), make_site(db, "quiet")
     maria = make_staff(db, busy, quiet)
@@ -252,6 +309,11 @@ def test_the_schedule_adapts_only_sites_with_enough_new_decisions(db, engine):
         ("busy", 50, 1), ("quiet", 1, None)]
     assert first[0].promoted and first[0].note == "promoted"
     assert "not due (1 of 40 decisions)" in first[1].note
+    log = _model_log(db, busy)
+    assert [e[:3] for e in log] == [("site.model.train", "system", None),
+                                    ("site.model.promote", "system", None)]
+    assert log[0][5] == "schedule: 50 new decisions (every 40)"
+    assert log[1][5].startswith("held-out ROC-AUC") and _model_log(db, quiet) == []
     with db.connect() as conn:
         assert SiteModelStore.versions(conn, quiet.id) == []
         assert learning_status(conn, busy.id)["active_version"] == 1

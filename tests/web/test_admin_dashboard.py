@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.factories import NOW
 from tests.web.workspace import form, make_workspace
 
 from rostra.storage import dashboard
+from rostra.storage.database import transaction
+from rostra.storage.site_models import SiteModelStore
 
 
 @pytest.fixture
@@ -123,3 +126,21 @@ def test_audit_log_filters_by_day(ws, busy):
     assert exported.count("\n") == 1  # the header only
     # A malformed day is no filter, never an error.
     assert busy.get("/moderate/news/audit?from=2026-13-45&to=';drop").status_code == 200
+
+
+def test_site_model_changes_show_in_the_audit_log(ws, busy):
+    with transaction(ws.db) as conn:
+        SiteModelStore.add(conn, site_id=ws.site.id, artifact=b"", examples=12, now=NOW,
+                           metrics={"promotable": True, "refusals": [], "against": None,
+                                    "base": {"auc": 0.61}, "candidate": {"auc": 0.83}})
+    csrf = {"X-CSRF-Token": busy.csrf}
+    assert busy.post("/api/v1/sites/news/adaptation/promote", headers=csrf).status_code == 200
+    assert busy.post("/api/v1/sites/news/adaptation/rollback", headers=csrf).status_code == 200
+    page = busy.get("/moderate/news/audit?action=site.model.promote").text
+    (row,) = re.findall(r"<tr><td>.*?</tr>", page, re.S)
+    assert "<td>maria</td>" in row and "<code>site.model.promote</code>" in row
+    assert "active: null → 1; shadow: 1 → null" in row
+    assert "held-out ROC-AUC 0.830 above 0.610 (the base engine)" in row
+    rolled = busy.get("/moderate/news/audit?action=site.model.rollback").text
+    assert "active: 1 → null; rejected: 1" in rolled
+    assert "site.model" not in ws.client("olga").get("/moderate/other/audit").text

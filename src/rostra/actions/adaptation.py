@@ -9,6 +9,9 @@ and rolled back, and new comments are scored with the site's models.
   ``rollback`` makes the previous active model active again (or the base engine).
 * ``adapt_due`` is the schedule (``rostra adapt due``, run from cron): every site with enough
   new decisions since its newest model gets a new candidate, promoted only if it won.
+* Training, promotion and rollback each write a ``site.model.*`` entry to the site's audit log:
+  who (the staff member; ``admin`` for a command, ``system`` for the schedule), the active and
+  shadow versions before and after, and the reason.
 * ``site_scoring``/``record_shadow`` run in ``post_comment``: the active model's scores decide;
   a shadow model's result is stored as a ``shadow`` signal and never changes a status.
 """
@@ -26,6 +29,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, bindparam, or_, select
 
 from rostra.domain.errors import InvalidInput, NotAllowed, NotFound
+from rostra.domain.identity import Staff
 from rostra.domain.labels import LABELS
 from rostra.domain.moderation import AuthorContext, ModerationAction, ModerationResult
 from rostra.domain.sites import Site
@@ -183,9 +187,14 @@ def adapt_site(
     seed: int = 0,
     params: AdaptParams | None = None,
     now: datetime | None = None,
+    staff: Staff | None = None,
+    reason: str | None = None,
+    actor: str = "admin",
 ) -> AdaptReport:
     """Train a site model from the site's examples and store it in shadow, with its comparison
-    to the active model on the most recent decisions held out by time."""
+    to the active model on the most recent decisions held out by time.
+
+    ``staff`` (or, without one, ``actor``), and ``reason`` go to the audit log."""
     now = now or _utcnow()
     params = params or AdaptParams()
     policy = Policy.from_dict(site.policy)
@@ -211,10 +220,16 @@ def adapt_site(
     metrics = comparison.to_dict()
     metrics["against"] = None if active_row is None else active_row.version
     with transaction(db) as conn:
+        before = _live_versions(conn, site.id)
         row = SiteModelStore.add(
             conn, site_id=site.id, artifact=model.to_bytes(), metrics=metrics,
             examples=len(examples), now=now,
         )
+        after: dict[str, Any] = {**_live_versions(conn, site.id), "examples": len(examples),
+                                 "promotable": comparison.promotable}
+        if comparison.refusals():
+            after["refusals"] = comparison.refusals()
+        _log(conn, site, "site.model.train", staff, actor, now, before, after, reason)
     return AdaptReport(version=row.version, examples=len(examples), comparison=comparison)
 
 
@@ -253,10 +268,11 @@ def adapt_due(
         if new < every:
             out.append(DueReport(site.slug, new, note=f"not due ({new} of {every} decisions)"))
             continue
-        report = adapt_site(db, engine, site=site, seed=seed, now=now)
+        report = adapt_site(db, engine, site=site, seed=seed, now=now, actor="system",
+                            reason=f"schedule: {new} new decisions (every {every})")
         promoted, note = False, "in shadow"
         if promote_winners and report.comparison.promotable:
-            promote(db, site=site, version=report.version, now=now)
+            promote(db, site=site, version=report.version, now=now, actor="system")
             promoted, note = True, "promoted"
         elif not report.comparison.promotable:
             note = "in shadow: " + "; ".join(report.comparison.refusals())
@@ -268,12 +284,22 @@ def adapt_due(
 
 
 def promote(
-    db: Engine, *, site: Site, version: int | None = None, now: datetime | None = None
+    db: Engine,
+    *,
+    site: Site,
+    version: int | None = None,
+    now: datetime | None = None,
+    staff: Staff | None = None,
+    reason: str | None = None,
+    actor: str = "admin",
 ) -> StoredSiteModel:
     """Make the newest shadow model (or ``version``) active, if it beat the active model on
-    held-out decisions. Raises NotFound (no such model) or NotAllowed (with the reasons)."""
+    held-out decisions. Raises NotFound (no such model) or NotAllowed (with the reasons).
+
+    The audit log's reason is ``reason`` or, without one, the comparison the model won."""
     now = now or _utcnow()
     with transaction(db) as conn:
+        before = _live_versions(conn, site.id)
         if version is None:
             candidate = SiteModelStore.with_status(conn, site.id, ModelStatus.SHADOW)
         else:
@@ -295,29 +321,77 @@ def promote(
         if active is not None:
             SiteModelStore.set_status(conn, active, ModelStatus.RETIRED)
         SiteModelStore.set_status(conn, candidate, ModelStatus.ACTIVE, promoted_at=now)
+        _log(conn, site, "site.model.promote", staff, actor, now, before,
+             _live_versions(conn, site.id), reason or _won(candidate.metrics))
     return _fetch(db, site.id, candidate.version)
 
 
-def rollback(db: Engine, *, site: Site) -> StoredSiteModel | None:
+def rollback(
+    db: Engine,
+    *,
+    site: Site,
+    now: datetime | None = None,
+    staff: Staff | None = None,
+    reason: str | None = None,
+    actor: str = "admin",
+) -> StoredSiteModel | None:
     """Retire the active model and make the previously active one active again (None: the
     site is back on the base engine). Raises NotFound when no model is active."""
+    now = now or _utcnow()
     with transaction(db) as conn:
         active = SiteModelStore.with_status(conn, site.id, ModelStatus.ACTIVE)
         if active is None:
             raise NotFound("no active site model to roll back")
+        before = _live_versions(conn, site.id)
         previous = [
             m for m in SiteModelStore.versions(conn, site.id)
             if m.status is ModelStatus.RETIRED and m.promoted_at is not None
             and m.version < active.version
         ]
         SiteModelStore.set_status(conn, active, ModelStatus.REJECTED)
-        if not previous:
-            return None
-        # The most recently promoted earlier model; its stored bytes are unchanged, so it
-        # gives exactly the scores it gave before.
-        chosen = max(previous, key=lambda m: (m.promoted_at or _EPOCH, m.version))
-        SiteModelStore.set_status(conn, chosen, ModelStatus.ACTIVE)
-    return _fetch(db, site.id, chosen.version)
+        chosen = None
+        if previous:
+            # The most recently promoted earlier model; its stored bytes are unchanged, so it
+            # gives exactly the scores it gave before.
+            chosen = max(previous, key=lambda m: (m.promoted_at or _EPOCH, m.version))
+            SiteModelStore.set_status(conn, chosen, ModelStatus.ACTIVE)
+        _log(conn, site, "site.model.rollback", staff, actor, now, before,
+             {**_live_versions(conn, site.id), "rejected": active.version}, reason)
+    return None if chosen is None else _fetch(db, site.id, chosen.version)
+
+
+def _live_versions(conn: Connection, site_id: int) -> dict[str, int | None]:
+    """{"active": version, "shadow": version} of the site (None: none), for the audit log."""
+    rows = conn.execute(
+        select(site_models.c.version, site_models.c.status).where(
+            site_models.c.site_id == site_id,
+            site_models.c.status.in_([ModelStatus.ACTIVE.value, ModelStatus.SHADOW.value]),
+        )
+    ).all()
+    found = {row.status: row.version for row in rows}
+    return {"active": found.get(ModelStatus.ACTIVE.value),
+            "shadow": found.get(ModelStatus.SHADOW.value)}
+
+
+def _won(metrics: dict[str, Any]) -> str | None:
+    """The held-out comparison a promoted model won, in a sentence."""
+    cand = (metrics.get("candidate") or {}).get("auc")
+    reference = metrics.get("active") or metrics.get("base") or {}
+    if cand is None or reference.get("auc") is None:
+        return None
+    against = "the active model" if metrics.get("active") else "the base engine"
+    return f"held-out ROC-AUC {cand:.3f} above {reference['auc']:.3f} ({against})"
+
+
+def _log(
+    conn: Connection, site: Site, action: str, staff: Staff | None, actor: str,
+    now: datetime, before: dict[str, Any], after: dict[str, Any], reason: str | None,
+) -> None:
+    ReviewStore.log(
+        conn, site_id=site.id, action=action, now=now, before=before, after=after,
+        actor=actor if staff is None else "admin" if staff.is_admin else "moderator",
+        user_id=None if staff is None else staff.user_id, reason=reason,
+    )
 
 
 def _fetch(db: Engine, site_id: int, version: int) -> StoredSiteModel:

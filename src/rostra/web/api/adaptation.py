@@ -59,18 +59,18 @@ def status(site: SiteDep, staff: ModeratorDep, conn: ConnDep) -> dict[str, Any]:
 @router.post("/models", status_code=201, summary="Train a site model (stored in shadow)")
 def train(site: SiteDep, staff: ModeratorDep, db: DbDep,
           engine: ModerationEngineDep) -> dict[str, Any]:
-    report = adaptation.adapt_site(db, engine, site=site)
+    report = adaptation.adapt_site(db, engine, site=site, staff=staff)
     return {"version": report.version, "examples": report.examples,
             "comparison": report.comparison.to_dict()}
 
 
 @router.post("/promote", summary="Make the shadow model active, if it won the comparison")
 def promote(site: SiteDep, staff: ModeratorDep, db: DbDep) -> dict[str, Any]:
-    model = adaptation.promote(db, site=site)
+    model = adaptation.promote(db, site=site, staff=staff)
     return {"active_version": model.version}
 
 
 @router.post("/rollback", summary="Back to the previous active model (or the base engine)")
 def rollback(site: SiteDep, staff: ModeratorDep, db: DbDep) -> dict[str, Any]:
-    model = adaptation.rollback(db, site=site)
+    model = adaptation.rollback(db, site=site, staff=staff)
     return {"active_version": None if model is None else model.version}
