@@ -11,6 +11,7 @@ from rostra.actions.accounts import (
     check_public_key,
     create_user,
     hash_password,
+    update_user,
     verify_password,
 )
 from rostra.domain.accounts import KeyAlgorithm
@@ -18,6 +19,7 @@ from rostra.domain.comments import Role
 from rostra.domain.errors import InvalidInput, SiteNotFound, Unauthenticated
 from rostra.storage.accounts import UserStore
 from rostra.storage.database import transaction
+from rostra.storage.reviews import ReviewStore
 from rostra.storage.sites import SiteStore
 from rostra.storage.tables import moderation_log
 
@@ -99,9 +101,52 @@ def test_create_user_validates_and_logs(db, site):
         create_user(db, "-maria", Role.MODERATOR, PASSWORD)
     create_user(db, "maria", Role.MODERATOR, PASSWORD, site_slugs=["herald"])
     with db.connect() as conn:
-        entry = conn.execute(select(moderation_log)).one()
-    assert entry.action == "user.create"
-    assert PASSWORD not in str(entry.after)
+        entries = conn.execute(select(moderation_log).order_by(moderation_log.c.id)).all()
+    assert [(e.site_id, e.action) for e in entries] == [(site.id, "site.moderator.add"),
+                                                        (None, "user.create")]
+    assert entries[0].after == {"username": "maria"}
+    assert PASSWORD not in str(entries[1].after)
+
+
+def _site_log(db, site_id):
+    with db.connect() as conn:
+        entries = ReviewStore.log_entries(conn, site_id, limit=100)
+    return [(e.action, e.actor, e.before, e.after) for e in reversed(entries)]
+
+
+def test_account_changes_show_in_the_audit_log_of_the_sites_they_concern(db, site):
+    with transaction(db) as conn:
+        other = SiteStore.create(conn, "gazette", "G", now=datetime.now(UTC))
+        third = SiteStore.create(conn, "courier", "C", now=datetime.now(UTC))
+    create_user(db, "maria", Role.MODERATOR, PASSWORD, site_slugs=["herald"])
+    create_user(db, "ada", Role.ADMIN, PASSWORD)
+    update_user(db, "maria", add_sites=["gazette"], add_sso_subjects=[("gazette", "s-7")])
+    update_user(db, "maria", disabled=True)
+    update_user(db, "maria", remove_sites=["herald"])
+    update_user(db, "ada", add_sso_subjects=[("courier", "boss")])
+    update_user(db, "ada", disabled=True)  # an admin is no site's: the global log only
+    on = {"disabled": True, "sso_subjects": []}
+    assert _site_log(db, site.id) == [
+        ("site.moderator.add", "admin", None, {"username": "maria"}),
+        ("user.update", "admin", {"disabled": False, "sso_subjects": []},
+         {"username": "maria", **on}),
+        ("site.moderator.remove", "admin", {"username": "maria"}, None),
+    ]
+    assert _site_log(db, other.id) == [
+        ("site.moderator.add", "admin", None, {"username": "maria"}),
+        ("user.update", "admin", {"disabled": False, "sso_subjects": []},
+         {"username": "maria", "disabled": False, "sso_subjects": ["s-7"]}),
+        ("user.update", "admin", {"disabled": False, "sso_subjects": ["s-7"]},
+         {"username": "maria", "disabled": True, "sso_subjects": ["s-7"]}),
+    ]
+    assert _site_log(db, third.id) == [
+        ("user.update", "admin", {"disabled": False, "sso_subjects": []},
+         {"username": "ada", "disabled": False, "sso_subjects": ["boss"]}),
+    ]
+    with db.connect() as conn:
+        global_log = conn.execute(select(moderation_log.c.action).where(
+            moderation_log.c.site_id.is_(None)).order_by(moderation_log.c.id)).scalars().all()
+    assert global_log == ["user.create", "user.create"] + ["user.update"] * 5
 
 
 def test_site_keys_never_log_the_secret(db, site):

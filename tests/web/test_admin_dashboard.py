@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from tests.factories import NOW
 from tests.web.workspace import form, make_workspace
 
+from rostra.actions.accounts import update_user
 from rostra.storage import dashboard
 from rostra.storage.database import transaction
 from rostra.storage.site_models import SiteModelStore
@@ -144,3 +145,14 @@ def test_site_model_changes_show_in_the_audit_log(ws, busy):
     rolled = busy.get("/moderate/news/audit?action=site.model.rollback").text
     assert "active: 1 → null; rejected: 1" in rolled
     assert "site.model" not in ws.client("olga").get("/moderate/other/audit").text
+
+
+def test_account_changes_from_the_command_line_show_in_the_sites_audit_log(ws):
+    update_user(ws.db, "maria", disabled=True)
+    ada = ws.client("ada")
+    added = ada.get("/moderate/news/audit?action=site.moderator.add").text
+    assert "username: maria" in added  # given the site when the account was made
+    (row,) = re.findall(r"<tr><td>.*?</tr>",
+                        ada.get("/moderate/news/audit?action=user.update").text, re.S)
+    assert "disabled: false → true; username: maria" in row
+    assert "maria" not in ada.get("/moderate/other/audit").text.split("<table", 1)[1]

@@ -1,6 +1,12 @@
 """Staff accounts and SSO keys: password hashing, log-in checks, tokens and key generation.
 
 Each function that writes opens one transaction on the engine it is given.
+
+Account changes go to the log twice over: one entry without a site (the account's own record:
+every site id, tokens) and, for each site a change concerns, an entry in that site's audit log
+(giving or taking the site, disabling a moderator of it, its SSO subjects). An admin moderates
+every site without being given any, so disabling one, like API tokens, stays global; an SSO
+subject mapped to an admin is still logged on its site.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -121,10 +128,18 @@ def create_user(
         )
         for site_id in site_ids:
             ModeratorStore.add(conn, site_id, user.id)
+            _site_log(conn, site_id, "site.moderator.add", now, after={"username": username})
         after = {"username": username, "role": role.value, "sites": list(site_slugs)}
         ReviewStore.log(conn, site_id=None, action="user.create", actor="admin", now=now,
                         after=after)
         return user
+
+
+def _site_log(conn: Connection, site_id: int, action: str, now: datetime,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    """An account change in the audit log of a site it concerns, as a command makes it."""
+    ReviewStore.log(conn, site_id=site_id, action=action, actor="admin", now=now,
+                    before=before, after=after)
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:
@@ -270,14 +285,41 @@ def update_user(
                 UserStore.end_sessions(conn, user.id)
         after_user = UserStore.get(conn, user.id)
         after = staff_for(conn, after_user)
+        sso_after = StaffSsoStore.subjects_of(conn, user.id)
         ReviewStore.log(
             conn, site_id=None, action="user.update", actor="admin", now=now,
             before={"site_ids": sorted(before.site_ids), "disabled": user.disabled,
                     "sso_subjects": [list(p) for p in sso_before]},
             after={"site_ids": sorted(after.site_ids), "disabled": after_user.disabled,
-                   "sso_subjects": [list(p) for p in StaffSsoStore.subjects_of(conn, user.id)]},
+                   "sso_subjects": [list(p) for p in sso_after]},
         )
+        _log_per_site(conn, username, before, after, user.disabled, after_user.disabled,
+                      sso_before, sso_after, now)
         return after
+
+
+def _log_per_site(
+    conn: Connection, username: str, before: Staff, after: Staff, was_disabled: bool,
+    is_disabled: bool, sso_before: list[tuple[int, str]], sso_after: list[tuple[int, str]],
+    now: datetime,
+) -> None:
+    """``update_user``'s changes in the audit log of each site they concern: the site given
+    or taken (as the settings page logs it), and a moderator of it disabled, enabled or given
+    other SSO subjects there. Only that site's subjects are named in its entry."""
+    for site_id in sorted(after.site_ids - before.site_ids):
+        _site_log(conn, site_id, "site.moderator.add", now, after={"username": username})
+    for site_id in sorted(before.site_ids - after.site_ids):
+        _site_log(conn, site_id, "site.moderator.remove", now, before={"username": username})
+    sso_sites = {site_id for site_id, _ in set(sso_before) ^ set(sso_after)}
+    disabled_sites = before.site_ids | after.site_ids if was_disabled != is_disabled else set()
+    for site_id in sorted(sso_sites | disabled_sites):
+        _site_log(conn, site_id, "user.update", now,
+                  before=_on_site(site_id, was_disabled, sso_before),
+                  after={"username": username, **_on_site(site_id, is_disabled, sso_after)})
+
+
+def _on_site(site_id: int, disabled: bool, sso: list[tuple[int, str]]) -> dict[str, Any]:
+    return {"disabled": disabled, "sso_subjects": [s for sid, s in sso if sid == site_id]}
 
 
 def sso_staff_user(conn: Connection, site_id: int, subject: str) -> User:
