@@ -313,6 +313,7 @@ def test_recent_map_keeps_the_newest_entries_within_two_generations():
     for i in range(10):
         recent[i] = str(i)
     assert all(i in recent and recent[i] == str(i) for i in range(6, 10))
-    assert 0 not in recent and recent.get(0) is None and len(recent) + len(recent.older) <= 6
+    assert 0 not in recent and recent.get(0) is None and len(recent) <= 6
+    assert 5 not in recent and len(recent.newer) == 1  # the full generation moved, not copied
     with pytest.raises(KeyError):
         recent[0]

@@ -29,10 +29,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from rostra.domain.errors import InvalidInput
 from rostra.domain.labels import LABELS, TOXICITY
@@ -40,6 +39,9 @@ from rostra.domain.moderation import Decision, ModerationResult, Reason
 from rostra.moderation.features import NgramHasher
 from rostra.moderation.normalize import normalize
 from rostra.moderation.policy import Policy
+
+if TYPE_CHECKING:  # scipy loads with the features that build its matrices
+    import scipy.sparse as sp
 
 __all__ = [
     "AdaptParams",

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # scipy loads when a matrix is first built, not with every command
+    import scipy.sparse as sp
 
 __all__ = ["Block", "NgramHasher", "WordSpan"]
 
@@ -218,6 +221,8 @@ class NgramHasher:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The (n, n_features) TF-IDF matrix (used for training and tests)."""
+        import scipy.sparse as sp
+
         n = len(texts)
         blocks = self.blocks(texts)
         norms = self._norms(blocks, n, None)
@@ -236,6 +241,8 @@ class NgramHasher:
     ) -> np.ndarray:
         """``transform(texts) @ W`` without building values: ``weighted = idf[:, None] * W``.
         ``idf_sq`` (the squared IDFs) saves squaring them; without it they come from ``idf``."""
+        import scipy.sparse as sp
+
         n = len(texts)
         blocks = self.blocks(texts)
         norms = self._norms(blocks, n, idf_sq)

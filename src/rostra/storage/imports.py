@@ -74,33 +74,39 @@ class _Placed:
     author_id: int | None = None
 
 
-class _Recent(dict[Any, Any]):
-    """A bounded map: the newest ``limit`` keys, and up to ``limit`` older ones before them."""
+class _Recent:
+    """A bounded map: the newest ``limit`` keys, and up to ``limit`` older ones before them.
+
+    When the newer generation fills up it becomes the older one (no copy) and the previous
+    older one is dropped, so at most ``2 * limit`` entries are ever held.
+    """
 
     def __init__(self, limit: int) -> None:
-        super().__init__()
         self.limit = limit
+        self.newer: dict[Any, Any] = {}
         self.older: dict[Any, Any] = {}
 
-    def __missing__(self, key: Any) -> Any:
-        return self.older[key]
+    def __len__(self) -> int:
+        return len(self.newer) + len(self.older)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.newer.get(key, _ABSENT)
+        return self.older[key] if value is _ABSENT else value
 
     def get(self, key: Any, default: Any = None) -> Any:
-        value = dict.get(self, key, _ABSENT)
+        value = self.newer.get(key, _ABSENT)
         return self.older.get(key, default) if value is _ABSENT else value
 
     def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self, key) or key in self.older
+        return key in self.newer or key in self.older
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if len(self) >= self.limit:
-            self.older = dict(self)
-            self.clear()
-        dict.__setitem__(self, key, value)
+        if len(self.newer) >= self.limit:
+            self.older, self.newer = self.newer, {}
+        self.newer[key] = value
 
     def forget(self) -> None:
-        self.clear()
-        self.older = {}
+        self.newer, self.older = {}, {}
 
 
 _ABSENT = object()
