@@ -28,6 +28,30 @@ def test_suspension_then_permanent_ban_then_lift(db):
         assert not AuthorStore.get(conn, alice.author_id).is_banned(NOW)
 
 
+def test_ban_histories_of_several_authors_at_once(db):
+    site = make_site(db)
+    alice, bob, carol = (make_reader(db, site, n) for n in ("alice", "bob", "carol"))
+    with transaction(db) as conn:
+        for days, reason in ((1, "rude"), (7, "again"), (30, "still")):
+            AuthorStore.ban(conn, AuthorStore.get(conn, alice.author_id), reason=reason,
+                            until=NOW + timedelta(days=days), user_id=None, now=NOW)
+        AuthorStore.ban(conn, AuthorStore.get(conn, bob.author_id), until=None, reason=None,
+                        user_id=None, now=NOW)
+        AuthorStore.lift_ban(conn, AuthorStore.get(conn, bob.author_id), user_id=None,
+                             now=NOW + timedelta(hours=1))
+        found = AuthorStore.ban_histories(conn, [alice.author_id, bob.author_id,
+                                                 carol.author_id, alice.author_id])
+        assert AuthorStore.ban_histories(conn, []) == {}
+    assert set(found) == {alice.author_id, bob.author_id}  # carol was never banned
+    assert found[alice.author_id].count == 3
+    assert found[alice.author_id].latest.reason == "still"
+    assert found[alice.author_id].latest.is_active(NOW)
+    assert found[bob.author_id].count == 1
+    assert found[bob.author_id].latest.until is None
+    assert found[bob.author_id].latest.lifted_at == NOW + timedelta(hours=1)
+    assert not found[bob.author_id].latest.is_active(NOW + timedelta(hours=2))
+
+
 def test_context_counts_the_last_hour(db):
     from tests.factories import WordEngine
 

@@ -218,3 +218,47 @@ def test_reply_card_shows_the_parent_for_context(ws, maria):
     assert card_ids(page) == [reply["id"]]
     assert f"In reply to #{parent['id']} (published)" in page
     assert "<p>The <em>budget</em> is fine</p>" in page  # the parent's sanitised HTML
+
+
+def _summary(html, card_id):
+    """{term: text} of the author summary on the card of ``card_id``."""
+    card = html.split(f'id="c{card_id}"', 1)[1].split("</aside>", 1)[0]
+    return {dt: re.sub(r"\s+", " ", dd).strip()
+            for dt, dd in re.findall(r"<dt>([^<]+)</dt><dd[^>]*>(.*?)</dd>", card, re.S)}
+
+
+def test_card_summarises_the_author_with_their_numbers_and_bans(ws, maria):
+    ws.post(ws.alice, "a fine plan")
+    fine = ws.post(ws.alice, "another fine plan")
+    held = ws.post(ws.alice, "stupid plan")
+    rude = ws.post(ws.alice, "you idiot")
+    form(maria, f"/moderate/news/comments/{held['id']}/decision", action="approve",
+         version=held["version"])
+    form(maria, f"/moderate/news/comments/{rude['id']}/decision", action="reject",
+         version=rude["version"])
+    with TestClient(ws.app) as api:
+        for reporter in (ws.bob, ws.alice):  # alice may not report herself: one report counts
+            api.post(f"/api/v1/sites/news/comments/{fine['id']}/reports",
+                     json={"reason": "spam"}, headers=reporter.headers)
+    author = ws.alice.reader.author_id
+    form(maria, f"/moderate/news/authors/{author}/ban", days="1", reason="cool off")
+    form(maria, f"/moderate/news/authors/{author}/unban")
+    form(maria, f"/moderate/news/authors/{author}/ban", days="7", reason="again & again")
+    bobs = ws.post(ws.bob, "a stupid move")
+
+    summary = _summary(maria.get(f"/moderate/news/comments/{held['id']}").text, held["id"])
+    assert summary["Comments"] == "4"
+    assert summary["Approved / rejected"] == "3 / 1 (75% approved)"
+    assert summary["Reports"] == "1"
+    assert summary["First seen"] == "2026-11-25 12:00"
+    bans = summary["Bans"]
+    assert re.fullmatch(r"2; current: \S+ \S+, until \S+ \S+ \(“again &amp; again”\)", bans)
+    assert "cool off" not in bans and "lifted" not in bans
+    assert summary["Banned"].startswith("until ")
+
+    form(maria, f"/moderate/news/authors/{author}/unban")
+    lifted = _summary(maria.get(f"/moderate/news/comments/{held['id']}").text, held["id"])
+    assert re.fullmatch(r"2; last: .+, until .+, lifted .+ \(“again &amp; again”\)",
+                        lifted["Bans"]) and "Banned" not in lifted
+    queue = maria.get("/moderate/news/queue").text
+    assert _summary(queue, bobs["id"])["Bans"] == "0"

@@ -58,6 +58,20 @@ class Ban:
         return self.lifted_at is None and (self.until is None or self.until > now)
 
 
+@dataclass(frozen=True, slots=True)
+class BanHistory:
+    """How often an author was banned, and the newest ban (the current one, if any is)."""
+
+    count: int
+    latest: Ban
+
+
+def _ban(r: Any) -> Ban:
+    return Ban(id=r.id, author_id=r.author_id, user_id=r.user_id, reason=r.reason,
+               created_at=r.created_at, until=r.until, lifted_at=r.lifted_at,
+               lifted_by=r.lifted_by)
+
+
 def _to_author(row: Row[Any]) -> Author:
     return Author(
         id=row.id,
@@ -171,19 +185,22 @@ class AuthorStore:
         query = select(bans).where(bans.c.author_id == author_id).order_by(bans.c.id.desc())
         if ban_id is not None:
             query = query.where(bans.c.id == ban_id)
-        return [
-            Ban(
-                id=r.id,
-                author_id=r.author_id,
-                user_id=r.user_id,
-                reason=r.reason,
-                created_at=r.created_at,
-                until=r.until,
-                lifted_at=r.lifted_at,
-                lifted_by=r.lifted_by,
-            )
-            for r in conn.execute(query)
-        ]
+        return [_ban(r) for r in conn.execute(query)]
+
+    @staticmethod
+    def ban_histories(conn: Connection, author_ids: list[int]) -> dict[int, BanHistory]:
+        """The ban history of each author that has one (two queries for a page of cards)."""
+        if not author_ids:
+            return {}
+        ids = sorted(set(author_ids))
+        counted = (
+            select(bans.c.author_id, func.count().label("n"), func.max(bans.c.id).label("last"))
+            .where(bans.c.author_id.in_(ids))
+            .group_by(bans.c.author_id)
+            .subquery()
+        )
+        rows = conn.execute(select(bans, counted.c.n).join(counted, counted.c.last == bans.c.id))
+        return {r.author_id: BanHistory(count=int(r.n), latest=_ban(r)) for r in rows}
 
     @staticmethod
     def comments(

@@ -7,6 +7,7 @@ API and updates the queue in place; these routes are what runs without it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from rostra.domain.labels import BANNED_TERM, LABELS, SPAM, SUSPECT_TERM
 from rostra.domain.moderation import ModerationAction
 from rostra.domain.sites import Site
 from rostra.moderation.policy import Policy
+from rostra.storage.authors import AuthorStore
 from rostra.storage.comments import CommentStore
 from rostra.storage.dashboard import card_row, recent_stories
 from rostra.storage.reviews import Queue, QueueFilter, QueueSort, ReviewStore
@@ -197,12 +199,15 @@ def build_cards(conn: Connection, site: Site, rows: list[Any]) -> list[Card]:
     signals = ReviewStore.signals(conn, ids)
     reports = ReviewStore.reports(conn, ids)
     parents = CommentStore.get_many(conn, [r.parent_id for r in rows if r.parent_id])
+    bans = AuthorStore.ban_histories(conn, [r.author_id for r in rows if r.author_id])
     policy = Policy.from_dict(site.policy)
+    now = datetime.now(UTC)
     cards = []
     for row in rows:
         current: dict[str, Any] = signals[row.id][0] if signals[row.id] else {}
         reasons = [r for r in current.get("reasons") or [] if isinstance(r, dict)]
         parent = parents.get(row.parent_id) if row.parent_id else None
+        history = bans.get(row.author_id) if row.author_id else None
         cards.append(Card(
             id=row.id, version=row.version, status=row.status, reviewed=row.reviewed,
             featured=row.featured, decision=row.decision, severity=row.severity,
@@ -220,6 +225,9 @@ def build_cards(conn: Connection, site: Site, rows: list[Any]) -> list[Card]:
                 "rejected": row.author_rejected_count, "reports": row.author_report_count,
                 "banned_until": row.author_banned_until, "first_seen": row.author_created_at,
                 "ratio": _ratio(row.author_approved_count, row.author_rejected_count),
+                "bans": 0 if history is None else history.count,
+                "ban": None if history is None else history.latest,
+                "ban_active": history is not None and history.latest.is_active(now),
             },
             reports=reports[row.id],
             labels=row.flagged_labels.split(),
