@@ -79,6 +79,8 @@ def test_too_long_comment_is_400(client, alice, settings):
     data = assert_problem(post(client, alice, "x" * (settings.max_comment_chars + 1)), 400,
                           "invalid_input")
     assert data["field"] == "body"
+    # the limit as a number, so that a client can say it in the reader's language
+    assert data["max_chars"] == settings.max_comment_chars
 
 
 def _elements(html):

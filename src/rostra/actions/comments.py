@@ -110,7 +110,9 @@ def clean_text(value: str, field: str, *, max_chars: int, required: bool = True)
     if required and not value:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_chars:
-        raise InvalidInput(f"{field} is longer than {max_chars} characters", field=field)
+        raise InvalidInput(
+            f"{field} is longer than {max_chars} characters", field=field, max_chars=max_chars
+        )
     return value
 
 

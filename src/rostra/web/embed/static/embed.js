@@ -264,10 +264,9 @@
     if (code === "story_closed") return this.s("err_closed");
     if (code === "author_banned") return this.s("err_banned");
     if (code === "edit_window_expired") return this.s("err_window");
-    if (code === "invalid_input" && p.field === "body" && /long/.test(p.detail || "")) {
-      // the server names its limit, which may have changed since the page was loaded
-      var said = /\d+/.exec(p.detail);
-      return this.s("err_too_long", { max: said ? said[0] : this.config.max_comment_chars });
+    if (code === "invalid_input" && p.field === "body" && p.max_chars) {
+      // the server's limit, which may have changed since the page was loaded
+      return this.s("err_too_long", { max: p.max_chars });
     }
     if (code === "payload_too_large") return this.s("err_too_long", { max: this.config.max_comment_chars });
     if (code === "unauthenticated") return this.token() ? this.s("err_auth") : this.s("err_guests");
