@@ -5,12 +5,16 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.factories import NOW
 from tests.web.conftest import post
 from tests.web.workspace import form, make_workspace
 
 from rostra.actions.workspace import set_word_lists
 from rostra.domain.comments import Role
 from rostra.domain.identity import Staff
+from rostra.domain.moderation import Decision, ModerationResult
+from rostra.storage.database import transaction
+from rostra.storage.reviews import ReviewStore
 from rostra.storage.tables import comments
 from rostra.web.admin.highlight import highlight
 
@@ -74,6 +78,32 @@ def test_queues_filters_sort_and_counts(ws, maria):
     odd = maria.get("/moderate/news/queue?min_score=abc&sort=nope&queue=pending&cursor=zz")
     assert odd.status_code == 200 and "Ignored:" in odd.text
     assert "no such story on this site" in maria.get("/moderate/news/queue?story=999").text
+
+
+def test_score_range_bounds_the_chosen_labels_score(ws, maria):
+    mild = ws.post(ws.alice, "stupid plan")  # insult 0.7, severity 0.7
+    worse = ws.post(ws.bob, "stupid, I will kill it")  # insult 0.7, threat 0.8, severity 0.8
+    with transaction(ws.db) as conn:  # a shadow model's score never counts
+        ReviewStore.add_signal(conn, mild["id"], ModerationResult(
+            {"insult": 0.99}, Decision.REVIEW, tier="fast"), model_version="site-v1",
+            now=NOW, shadow=True)
+
+    def ids(query):
+        return card_ids(maria.get(f"/moderate/news/queue?{query}").text)
+
+    # Without a label: the overall severity.
+    assert ids("min_score=0.75") == [worse["id"]]
+    assert ids("max_score=0.75") == [mild["id"]]
+    # With a label: that label's score (both insults are 0.7, whatever else they are).
+    assert ids("label=insult&min_score=0.75") == []
+    assert ids("label=insult&max_score=0.75") == [worse["id"], mild["id"]]
+    assert ids("label=insult&min_score=0.65&max_score=0.7") == [worse["id"], mild["id"]]
+    assert ids("label=threat&min_score=0.75&max_score=0.85") == [worse["id"]]
+    assert ids("label=threat&max_score=0.75") == []
+    api = maria.get("/api/v1/sites/news/moderation/queue?label=insult&min_score=0.75")
+    assert api.status_code == 200 and api.json()["items"] == []
+    api = maria.get("/api/v1/sites/news/moderation/queue?label=insult&max_score=0.75")
+    assert [i["id"] for i in api.json()["items"]] == [worse["id"], mild["id"]]
 
 
 def test_cursor_pages_through_the_queue(ws, maria):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, select, update
 
 from rostra.domain.comments import CommentStatus
+from rostra.domain.labels import LABELS, SPAM
 from rostra.domain.moderation import ModerationResult
 from rostra.storage._keyset import after, decode_cursor, encode_cursor, order
 from rostra.storage._upsert import insert_ignore
@@ -43,6 +44,10 @@ class QueueSort(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
+    """Which comments of a queue to list. ``min_score``/``max_score`` bound the comment's
+    severity (its highest score) or, with a model ``label`` or spam, that label's score in the
+    current signal (a word-list label has no score of its own: severity again)."""
+
     queue: Queue = Queue.PENDING
     story_id: int | None = None
     author_id: int | None = None
@@ -81,6 +86,25 @@ def _queue_condition(queue: Queue) -> Any:
     if queue is Queue.APPROVED:
         return (c.status == CommentStatus.PUBLISHED.value) & (c.reviewed.is_(True))
     return c.status != CommentStatus.DELETED.value
+
+
+def _score_of(label: str | None) -> Any:
+    """The score a score range bounds: the label's in the comment's current (newest,
+    non-shadow) signal when it is a model label or spam, else the comment's severity."""
+    if label in LABELS:
+        value = signals.c.scores[label].as_float()
+    elif label == SPAM:
+        value = signals.c.spam[SPAM].as_float()
+    else:
+        return comments.c.severity
+    current = (
+        select(value)
+        .where(signals.c.comment_id == comments.c.id, signals.c.shadow.is_(False))
+        .order_by(signals.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(current, 0.0)
 
 
 def _escape_like(text: str) -> str:
@@ -325,10 +349,12 @@ class ReviewStore:
             query = query.where(c.author_id == flt.author_id)
         if flt.label:
             query = query.where(c.flagged_labels.like(f"% {_escape_like(flt.label)} %", "\\"))
-        if flt.min_score is not None:
-            query = query.where(c.severity >= flt.min_score)
-        if flt.max_score is not None:
-            query = query.where(c.severity <= flt.max_score)
+        if flt.min_score is not None or flt.max_score is not None:
+            score = _score_of(flt.label)
+            if flt.min_score is not None:
+                query = query.where(score >= flt.min_score)
+            if flt.max_score is not None:
+                query = query.where(score <= flt.max_score)
         if flt.text:
             pattern = f"%{_escape_like(flt.text.lower())}%"
             query = query.where(func.lower(c.body).like(pattern, "\\"))
