@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.factories import NOW
+from tests.factories import NOW, WordEngine
+from tests.web.conftest import URL
 from tests.web.workspace import form, make_workspace
 
 from rostra.actions.accounts import update_user
+from rostra.actions.comments import post_comment
 from rostra.storage import dashboard
 from rostra.storage.database import transaction
 from rostra.storage.site_models import SiteModelStore
+from rostra.storage.stories import StoryStore
 
 
 @pytest.fixture
@@ -45,8 +48,9 @@ def test_dashboard_numbers_and_charts(ws, busy):
     tiles = re.findall(r'<span class="big">([^<]+)</span>', page)
     assert tiles[:4] == ["4", "50%", "25%", "25%"]
     assert "(1 decided)" in page
-    assert page.count('<svg class="chart"') == 3
-    assert '<rect class="series-held"' in page and "<title>Share of comments flagged" in page
+    assert page.count('<svg class="chart"') == 4
+    assert '<rect class="series-held"' in page
+    assert "<title>Share of comments held by the engine per label" in page
     assert "Insult" in page and "Threat" in page
     assert "City budget" in page.split("Busiest stories")[1]
     reported = page.split("Most reported authors")[1]
@@ -71,8 +75,9 @@ def test_aggregates(ws, busy, db):
     with db.connect() as conn:
         (today,) = dashboard.daily_counts(conn, ws.site.id, since)
         assert (today.posted, today.published, today.held, today.rejected) == (4, 2, 1, 1)
-        total, labels = dashboard.held_by_label(conn, ws.site.id, since)
-        assert total == 4 and labels["insult"] == 2 and labels["threat"] == 1
+        # "you idiot" was rejected by the engine, not held; "stupid plan" was held, then approved.
+        held = dashboard.held_by_label(conn, ws.site.id, since)
+        assert held == {today.day: {"insult": 1, "threat": 1, "toxicity": 2}}
         delays = dashboard.decision_delays(conn, ws.site.id, since)
         assert len(delays) == 1 and 0 <= delays[0][1] < 60
         stories = dashboard.busiest_stories(conn, ws.site.id, since)
@@ -156,3 +161,52 @@ def test_account_changes_from_the_command_line_show_in_the_sites_audit_log(ws):
                         ada.get("/moderate/news/audit?action=user.update").text, re.S)
     assert "disabled: false → true; username: maria" in row
     assert "maria" not in ada.get("/moderate/other/audit").text.split("<table", 1)[1]
+
+
+def test_share_held_per_label_by_day(ws, db):
+    """Two days ago: 4 comments, two held for insult (one approved later), one rejected by
+    the engine, one premoderated; yesterday: 2 comments, one held for a threat."""
+    engine = WordEngine()
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    two_ago, yesterday = now - timedelta(days=2), now - timedelta(days=1)
+    closed = "https://news.example/premoderated"
+    with transaction(db) as conn:
+        story = StoryStore.get_or_create(conn, ws.site.id, closed, "Checked", now=two_ago)
+        StoryStore.update(conn, story.id, premoderation=True)
+
+    def posted(reader, body, at, url=URL):
+        return post_comment(db, engine, site=ws.site, author_id=reader.reader.author_id,
+                            body=body, url=url, title="Budget", now=at).comment
+
+    held = posted(ws.alice, "stupid plan", two_ago)
+    posted(ws.bob, "a stupid idea", two_ago + timedelta(hours=1))
+    posted(ws.alice, "you idiot", two_ago + timedelta(hours=2))
+    posted(ws.bob, "a fine plan", two_ago + timedelta(hours=3), url=closed)
+    posted(ws.alice, "I will kill the budget", yesterday)
+    posted(ws.bob, "good idea", yesterday + timedelta(hours=1))
+    maria = ws.client("maria")
+    form(maria, f"/moderate/news/comments/{held.id}/decision", action="approve",
+         version=held.version)
+
+    with db.connect() as conn:
+        found = dashboard.held_by_label(conn, ws.site.id, now - timedelta(days=7))
+    assert found == {two_ago.date(): {"insult": 2, "toxicity": 2},
+                     yesterday.date(): {"threat": 1, "toxicity": 1}}
+
+    page = maria.get("/moderate/news/dashboard?days=7").text
+    bars = page.split("<h2>Held per label</h2>")[1].split("</details>")[0]
+    assert re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', bars) == [
+        ("Toxicity", "3 of 6 (50.0%)"), ("Threat", "1 of 6 (16.7%)"),
+        ("Insult", "2 of 6 (33.3%)")]
+    daily = page.split('<table class="held-daily">')[1].split("</table>")[0]
+    assert re.findall(r"<th scope=\"col\">([^<]+)</th>", daily) == [
+        "Day", "Posted", "Toxicity", "Threat", "Insult"]
+    rows = [re.findall(r"<td>([^<]+)</td>", row) for row in daily.split("<tr>")[2:]]
+    assert rows == [[str(two_ago.date()), "4", "2 (50%)", "0 (0%)", "2 (50%)"],
+                    [str(yesterday.date()), "2", "1 (50%)", "1 (50%)", "0 (0%)"]]
+    chart = page.split("<title>Share of comments held per label")[1].split("</svg>")[0]
+    assert chart.count("<polyline") == 3
+    assert f"<title>{two_ago:%m-%d}: Insult 50%</title>" in chart
+    assert f"<title>{yesterday:%m-%d}: Insult 0%</title>" in chart
+    assert f"<title>{yesterday:%m-%d}: Threat 50%</title>" in chart
+    assert f"{now:%m-%d}: Threat" not in chart  # no comments today: no point

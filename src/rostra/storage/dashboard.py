@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, Row, and_, case, cast, func, select
 
 from rostra.domain.comments import CommentStatus
+from rostra.domain.moderation import Decision
 from rostra.storage.reviews import queue_row_select
 from rostra.storage.tables import (
     authors,
@@ -120,23 +121,26 @@ def daily_counts(
 
 def held_by_label(
     conn: Connection, site_id: int, since: datetime, *, story_id: int | None = None
-) -> tuple[int, dict[str, int]]:
-    """(comments posted, {label: comments the engine flagged with it}) since ``since``.
+) -> dict[date, dict[str, int]]:
+    """{day posted: {label: comments the engine held for review with that label}} since
+    ``since``, whatever moderators decided later. A comment held for two labels counts for
+    each; premoderation holds (the engine saw nothing) and engine rejections count for none.
 
-    Grouped by the stored label set, which has few distinct values, then split per label.
+    Grouped by day and the stored label set, which has few distinct values, then split.
     """
+    day = _day(conn, comments.c.created_at).label("day")
     rows = conn.execute(
-        select(comments.c.flagged_labels, func.count().label("n"))
-        .where(_window(site_id, since, story_id))
-        .group_by(comments.c.flagged_labels)
+        select(day, comments.c.flagged_labels, func.count().label("n"))
+        .where(_window(site_id, since, story_id),
+               comments.c.decision == Decision.REVIEW.value, comments.c.flagged_labels != "")
+        .group_by(day, comments.c.flagged_labels)
     )
-    total = 0
-    per_label: dict[str, int] = {}
+    found: dict[date, dict[str, int]] = {}
     for row in rows:
-        total += int(row.n)
-        for label in (row.flagged_labels or "").split():
-            per_label[label] = per_label.get(label, 0) + int(row.n)
-    return total, per_label
+        tally = found.setdefault(_as_date(row.day), {})
+        for label in row.flagged_labels.split():
+            tally[label] = tally.get(label, 0) + int(row.n)
+    return dict(sorted(found.items()))
 
 
 def decision_delays(

@@ -97,26 +97,38 @@ def stacked_columns(title: str, labels: Sequence[str], series: Sequence[Series])
 def line(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str,
          css: str = "line-main") -> Markup:
     """A line over labels; gaps where a value is None."""
-    known = [v for v in values if v is not None]
+    return lines(title, labels, [Series("", css, values)], unit,
+                 empty="Nothing decided by a moderator in this period.")
+
+
+def lines(title: str, labels: Sequence[str], series: Sequence[Series], unit: str,
+          empty: str = "Nothing in this period.") -> Markup:
+    """One line per series over the same labels (values may be None: no point there); a
+    legend underneath when the series have names."""
+    known = [v for s in series for v in s.values if v is not None]
     if not known:
-        return Markup('<p class="empty">Nothing decided by a moderator in this period.</p>')
+        return Markup(f'<p class="empty">{escape(empty)}</p>')
     top = max(max(known), 1e-9)
     plot_h = HEIGHT - PAD_BOTTOM - 8
     step = (WIDTH - PAD_LEFT) / len(labels)
-    points = []
-    dots = []
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        x = PAD_LEFT + step * i + step / 2
-        y = HEIGHT - PAD_BOTTOM - value / top * plot_h
-        points.append(f"{x:.1f},{y:.1f}")
-        dots.append(f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="3">'
-                    f"<title>{escape(labels[i])}: {escape(_fmt(value))}{escape(unit)}</title>"
-                    f"</circle>")
-    body = (_axis(top, unit) + f'<polyline class="{css} stroke" fill="none" '
-            f'points="{" ".join(points)}"/>' + "".join(dots) + _x_labels(labels, step))
-    return _figure(title, body, ())
+    body = [_axis(top, unit)]
+    for s in series:
+        points = []
+        dots = []
+        name = f"{s.name} " if s.name else ""
+        for i, value in enumerate(s.values):
+            if value is None:
+                continue
+            x = PAD_LEFT + step * i + step / 2
+            y = HEIGHT - PAD_BOTTOM - value / top * plot_h
+            points.append(f"{x:.1f},{y:.1f}")
+            dots.append(f'<circle class="{s.css}" cx="{x:.1f}" cy="{y:.1f}" r="3">'
+                        f"<title>{escape(labels[i])}: {escape(name)}{escape(_fmt(value))}"
+                        f"{escape(unit)}</title></circle>")
+        body.append(f'<polyline class="{s.css} stroke" fill="none" '
+                    f'points="{" ".join(points)}"/>' + "".join(dots))
+    body.append(_x_labels(labels, step))
+    return _figure(title, "".join(body), [s for s in series if s.name])
 
 
 def horizontal_bars(title: str, rows: Sequence[tuple[str, float, str]]) -> Markup:
