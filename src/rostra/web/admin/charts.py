@@ -48,6 +48,15 @@ class Series:
     values: Sequence[float]
 
 
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A series of a line chart: None where it has no point."""
+
+    name: str
+    css: str
+    values: Sequence[float | None]
+
+
 def _axis(top: float, unit: str) -> str:
     plot_h = HEIGHT - PAD_BOTTOM
     lines = []
@@ -97,11 +106,11 @@ def stacked_columns(title: str, labels: Sequence[str], series: Sequence[Series])
 def line(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str,
          css: str = "line-main") -> Markup:
     """A line over labels; gaps where a value is None."""
-    return lines(title, labels, [Series("", css, values)], unit,
+    return lines(title, labels, [Line("", css, values)], unit,
                  empty="Nothing decided by a moderator in this period.")
 
 
-def lines(title: str, labels: Sequence[str], series: Sequence[Series], unit: str,
+def lines(title: str, labels: Sequence[str], series: Sequence[Line], unit: str,
           empty: str = "Nothing in this period.") -> Markup:
     """One line per series over the same labels (values may be None: no point there); a
     legend underneath when the series have names."""
@@ -155,7 +164,7 @@ def horizontal_bars(title: str, rows: Sequence[tuple[str, float, str]]) -> Marku
     )
 
 
-def _figure(title: str, body: str, series: Sequence[Series]) -> Markup:
+def _figure(title: str, body: str, series: Sequence[Series | Line]) -> Markup:
     legend = "".join(
         f'<span class="legend-item"><svg width="12" height="12" aria-hidden="true">'
         f'<rect class="{s.css}" width="12" height="12"/></svg> {escape(s.name)}</span>'

@@ -21,7 +21,14 @@ from rostra.storage.dashboard import (
     most_reported_authors,
 )
 from rostra.storage.stories import StoryStore
-from rostra.web.admin.charts import Series, horizontal_bars, line, lines, stacked_columns
+from rostra.web.admin.charts import (
+    Line,
+    Series,
+    horizontal_bars,
+    line,
+    lines,
+    stacked_columns,
+)
 from rostra.web.admin.pages import PREFIX, DeskDep, QueryId, label_name, render
 
 router = APIRouter(prefix=PREFIX)
@@ -93,7 +100,7 @@ def dashboard_page(request: Request, desk: DeskDep, days: int = 30,
 
 def _held_per_label(
     calendar: list[date], series: list[DayCounts], held: dict[date, dict[str, int]]
-) -> tuple[list[tuple[str, float, str]], list[Series], list[tuple[date, int, list[str]]]]:
+) -> tuple[list[tuple[str, float, str]], list[Line], list[tuple[date, int, list[str]]]]:
     """The share of comments posted that the engine held, per label: over the period (bars),
     per day (one line per label; no point on a day without comments), and as a table."""
     posted = sum(c.posted for c in series)
@@ -105,7 +112,7 @@ def _held_per_label(
             for label in shown] if posted else []
     days = list(zip(calendar, series, strict=True))
     daily = [
-        Series(label_name(label), f"line-{k % 6 + 1}",
+        Line(label_name(label), f"line-{k % 6 + 1}",
                [100 * held.get(d, {}).get(label, 0) / c.posted if c.posted else None
                 for d, c in days])
         for k, label in enumerate(shown)
