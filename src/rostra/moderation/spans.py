@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,8 @@ class SpanExplainer:
             float(config["threshold"])
             lexicon: dict[str, list[float]] = config["lexicon"]
             prior = float(config["prior"])
-            self._lex_logit = {word: _logit(entry[0]) for word, entry in lexicon.items()}
+            for entry in lexicon.values():
+                _logit(entry[0])
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise InvalidInput(f"cannot load the span model from {directory}: {exc}") from exc
         if coef.shape != (_N_FEATURES,):
@@ -158,9 +160,19 @@ class SpanExplainer:
             self._fast = FastScorer(model_dir=directory)
         self._fast.load()
         self._coef = coef
-        self._prior_logit = _logit(prior)
-        # Lexicon share at which a word counts as evidence on its own (see word_scores).
-        self._evidence = {word for word, entry in lexicon.items() if entry[0] > 2 * prior}
+        # Each lexicon word's row in three tables (row 0: a word the lexicon does not know),
+        # so that a batch's words are looked up in one pass: its logit, whether the lexicon
+        # knows it, and whether its share counts as evidence on its own (see word_scores).
+        words = list(lexicon)
+        self._row = {word: i for i, word in enumerate(words, start=1)}
+        self._lex_table = np.array(
+            [_logit(prior)] + [_logit(lexicon[w][0]) for w in words], dtype=np.float64
+        )
+        self._seen_table = np.ones(len(words) + 1, dtype=np.float64)
+        self._seen_table[0] = 0.0
+        self._evidence_table = np.array(
+            [False] + [lexicon[w][0] > 2 * prior for w in words], dtype=bool
+        )
         self._config = config
 
     @property
@@ -208,13 +220,10 @@ class SpanExplainer:
             fast[take] += contrib[j[take]]
 
         joined = "\n".join(texts)
-        words = [joined[a:b] for a, b in zip(w_start.tolist(), w_end.tolist(), strict=True)]
-        lex_logit = self._lex_logit
-        prior = self._prior_logit
-        lex = np.fromiter((lex_logit.get(w, prior) for w in words), np.float64, total)
-        seen = np.fromiter((w in lex_logit for w in words), np.float64, total)
-        evidence_words = self._evidence
-        evidence = np.fromiter((w in evidence_words for w in words), bool, total)
+        words = map(joined.__getitem__, map(slice, w_start.tolist(), w_end.tolist()))
+        rows = np.fromiter(map(self._row.get, words, repeat(0, total)), np.int64, total)
+        lex, seen = self._lex_table[rows], self._seen_table[rows]
+        evidence = self._evidence_table[rows]
 
         x = _features(lex, seen, fast, indptr)
         scores = sigmoid(x @ self._coef + float(config["intercept"]))
