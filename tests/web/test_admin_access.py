@@ -69,6 +69,7 @@ def forms(ws, held):
     decision = {"action": "approve", "version": held["version"]}
     return [
         (f"/moderate/news/comments/{held['id']}/decision", decision),
+        (f"/moderate/news/comments/{held['id']}/marks", {"label": "insult"}),
         ("/moderate/news/decisions", {"action": "reject",
                                       "items": f"{held['id']}:{held['version']}"}),
         (f"/moderate/news/authors/{author}/ban", {"days": "1"}),

@@ -6,11 +6,11 @@ session's CSRF token and works without JavaScript; the script only makes it fast
 
 from fastapi import APIRouter
 
-from rostra.web.admin import audit, authors, dashboard, login, queue, settings
+from rostra.web.admin import adaptation, audit, authors, dashboard, login, queue, settings
 from rostra.web.admin.pages import install
 
 router = APIRouter(include_in_schema=False)
-for _module in (login, queue, authors, settings, audit, dashboard):
+for _module in (login, queue, authors, adaptation, settings, audit, dashboard):
     router.include_router(_module.router)
 
 __all__ = ["install", "router"]

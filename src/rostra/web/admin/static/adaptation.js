@@ -33,6 +33,7 @@
     var text = card && card.querySelector(".text");
     var shown = form.querySelector(".adapt-spans");
     var status = form.querySelector(".adapt-status");
+    form.querySelector(".adapt-words").hidden = false; // selecting words needs this script
     form.querySelector(".adapt-mark-words").addEventListener("click", function () {
       var sel = window.getSelection();
       if (!text || !sel || sel.rangeCount === 0 || sel.isCollapsed) {
