@@ -3,7 +3,8 @@
 One server for the module. It scores with a "quiet" fast model (every score near zero) and the
 site's policy lists a suspect term, so exactly the comments with that term are held. Each test
 posts its own comments on its own story and filters the queue (or the audit log) to them, so
-the tests do not depend on each other's order.
+the tests do not depend on each other's order. The test of a hold by the model starts a server
+of its own with the shipped fast model.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     finally:
         engine.dispose()
     with serving(live):
+        yield live
+
+
+@pytest.fixture
+def model_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of its own that scores with the shipped fast model (and its span explainer),
+    and no word lists of the site's: what it holds, the model held."""
+    with serving(live_server(tmp_path, None)) as live:
         yield live
 
 
@@ -288,6 +297,32 @@ def test_audit_log_shows_each_decision_with_its_moderator_and_change(server, pag
     page.wait_for_url(f"**/moderate/{SITE}/comments/{rejected['id']}")
     assert "status: pending → rejected" in page.locator("table.log").inner_text()
     shot(page, "audit")
+    assert page.errors == []
+
+
+def test_comment_held_by_the_model_shows_the_models_span(model_server, page):
+    # The shipped fast model scores this between the review and reject thresholds of toxicity
+    # and insult (about 0.7 each) and its explainer blames the one word "clown".
+    body = "The minister is a clown."
+    held = guest_post(model_server, "model", body)
+    assert held.status_code == 201 and held.json()["status"] == "pending", held.text
+    comment = held.json()
+    log_in(page, model_server, "maria", queue_url(comment["story_id"]))
+    card = page.locator(f"#c{comment['id']}")
+    assert "Engine decided: hold for review" in card.inner_text()
+    assert card.locator("mark.hl-term").count() == 0  # no word list had a say
+    mark = card.locator(".text mark.hl.hl-model")
+    assert mark.count() == 1
+    assert mark.evaluate("m => m.firstChild.textContent") == "clown"
+    assert mark.evaluate("m => m.previousSibling.textContent") == "The minister is a "
+    assert mark.evaluate("m => m.nextSibling.textContent") == "."
+    assert sorted(mark.locator(".hl-tag").all_text_contents()) == ["Insult", "Toxicity"]
+    assert "Insult" in mark.get_attribute("title") and "Toxicity" in mark.get_attribute("title")
+    ada = api_session(model_server, "ada")
+    (signal,) = comment_state(ada, comment["id"])["signals"]
+    spans = {(r["text"], r["source"]) for r in signal["reasons"] if r["text"]}
+    assert spans == {("clown", "model")}
+    shot(page, "model-span")
     assert page.errors == []
 
 
