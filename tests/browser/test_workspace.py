@@ -326,6 +326,44 @@ def test_comment_held_by_the_model_shows_the_models_span(model_server, page):
     assert page.errors == []
 
 
+def test_spam_and_approving_a_selection_by_keyboard_stay_on_the_page(server, page):
+    junk, first, second, left = seed(server, "keys", [
+        f"Cheap {SUSPECT} watches at example dot com", f"A {SUSPECT}, but a kind one",
+        f"Another {SUSPECT}, also kind", f"One more {SUSPECT} for later"])
+    log_in(page, server, "maria", queue_url(junk["story_id"]))
+    page.evaluate("window.stillThePageWeLoaded = true")
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+    pending_before = int(page.locator('[data-count="pending"]').inner_text())
+
+    page.locator(f"#c{junk['id']}").focus()
+    page.keyboard.press("s")
+    page.locator(f"#c{junk['id']}").wait_for(state="detached")
+    for chosen in (first, second):
+        page.locator(f"#c{chosen['id']}").focus()
+        page.keyboard.press("x")
+    assert page.locator("[data-selected]").inner_text() == "2"
+    assert page.locator(f"#sel{left['id']}").is_checked() is False
+    page.keyboard.press("Shift+A")
+    for chosen in (first, second):
+        page.locator(f"#c{chosen['id']}").wait_for(state="detached")
+
+    assert page.evaluate("window.stillThePageWeLoaded") is True and loads == []
+    assert page.locator(".cards .card").count() == 1
+    assert page.locator(f"#c{left['id']}").is_visible()
+    assert page.locator("[data-selected]").inner_text() == "0"
+    page.wait_for_function(
+        f"() => document.querySelector('[data-count=\"pending\"]').textContent"
+        f" === '{pending_before - 3}'")
+    ada = api_session(server, "ada")
+    assert comment_state(ada, junk["id"])["status"] == "spam"
+    assert [comment_state(ada, c["id"])["status"] for c in (first, second, left)] == [
+        "published", "published", "pending"]
+    (entry,) = [e for e in comment_state(ada, junk["id"])["log"] if e["action"] == "spam"]
+    assert entry["username"] == "maria"
+    assert page.errors == []
+
+
 def test_dashboard_draws_its_charts_without_asking_any_other_host(server, page):
     calm, held = seed(server, "dashboard", ["A calm remark.", f"What a {SUSPECT} plan"])
     response = api_session(server, "ada").post(
