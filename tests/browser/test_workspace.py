@@ -26,6 +26,7 @@ from rostra.domain.comments import Role
 from rostra.domain.labels import LABELS
 from rostra.moderation.fast import FastModel, save_fast_model
 from rostra.storage.database import make_engine, transaction
+from rostra.storage.examples import ExampleStore
 from rostra.storage.sites import SiteStore
 
 pytestmark = pytest.mark.browser
@@ -386,6 +387,49 @@ def test_dashboard_draws_its_charts_without_asking_any_other_host(server, page):
     assert any(url.startswith(f"{server.url}/moderate/static/") for url in requested)
     foreign = [url for url in requested if not url.startswith((server.url + "/", "data:"))]
     assert foreign == []
+    assert page.errors == []
+
+
+def test_teaching_the_model_marks_the_selected_words_in_place(server, page):
+    body = f"You {SUSPECT}, this is pure nonsense"
+    (comment,) = seed(server, "teach", [body])
+    ada = api_session(server, "ada")
+    response = ada.post(f"/api/v1/sites/{SITE}/moderation/comments/{comment['id']}/decision",
+                        json={"action": "reject", "version": comment["version"]})
+    assert response.status_code == 200, response.text
+    path = f"/moderate/{SITE}/comments/{comment['id']}"
+    log_in(page, server, "maria", path)
+    page.evaluate("window.stillThePageWeLoaded = true")
+    card = page.locator(f"#c{comment['id']}")
+    card.locator("summary", has_text="Teach this site's model").click()
+    box = card.locator("form.adapt-marks")
+    assert box.locator(".adapt-mark-words").is_visible()  # shown by the script that uses it
+    # Select "nonsense", which comes after the suspect term's mark and its hidden label text.
+    card.locator(".text").evaluate("""text => {
+        const node = text.lastChild;
+        const range = document.createRange();
+        range.setStart(node, node.textContent.indexOf("nonsense"));
+        range.setEnd(node, node.textContent.length);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+    }""")
+    box.locator(".adapt-mark-words").click()
+    assert box.locator(".adapt-spans").inner_text() == "Marked: “nonsense”"
+    box.get_by_role("checkbox", name="Insult").check()
+    box.get_by_role("button", name="Save for learning").click()
+    status = box.locator(".adapt-status")
+    page.wait_for_function("el => el.textContent !== ''", arg=status.element_handle())
+    assert status.inner_text() == "Saved: the next training will use it."
+    assert page.evaluate("window.stillThePageWeLoaded") is True
+    engine = make_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            site = SiteStore.get_by_slug(conn, SITE)
+            stored = ExampleStore.get(conn, site.id, comment["id"])
+    finally:
+        engine.dispose()
+    start = body.index("nonsense")
+    assert (stored.labels, stored.spans) == (["insult"], [(start, start + len("nonsense"))])
     assert page.errors == []
 
 

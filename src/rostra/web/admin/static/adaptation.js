@@ -19,12 +19,38 @@
     });
   }
 
+  // The comment's own text nodes: the label names that highlight marks add are not part of it.
+  function ownTextNodes(element) {
+    var nodes = [];
+    var walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.parentElement.closest(".hl-tag, .visually-hidden")) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  function ownText(element) {
+    return ownTextNodes(element).map(function (n) { return n.data; }).join("");
+  }
+
+  // Offset in the comment's own text of a boundary point of a selection.
+  function offsetOf(element, container, offset) {
+    var point = document.createRange();
+    point.setStart(container, offset);
+    var count = 0;
+    var nodes = ownTextNodes(element);
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      if (node === container) return count + offset;
+      if (point.comparePoint(node, node.length) > 0) break; // the node ends after the point
+      count += node.length;
+    }
+    return count;
+  }
+
   function offsetsIn(element, range) {
-    var before = document.createRange();
-    before.selectNodeContents(element);
-    before.setEnd(range.startContainer, range.startOffset);
-    var start = before.toString().length;
-    return [start, start + range.toString().length];
+    return [offsetOf(element, range.startContainer, range.startOffset),
+            offsetOf(element, range.endContainer, range.endOffset)];
   }
 
   function setUpMarks(form) {
@@ -45,8 +71,13 @@
         shown.textContent = "Select words inside the comment text.";
         return;
       }
-      spans.push(offsetsIn(text, range));
-      var whole = text.textContent;
+      var span = offsetsIn(text, range);
+      if (span[0] >= span[1]) {
+        shown.textContent = "Select words of the comment, not only a label.";
+        return;
+      }
+      spans.push(span);
+      var whole = ownText(text);
       shown.textContent = "Marked: " + spans.map(function (s) {
         return "“" + whole.slice(s[0], s[1]) + "”";
       }).join(", ");
