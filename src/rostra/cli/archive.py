@@ -78,7 +78,11 @@ def _load_engine(settings: Settings) -> ModerationEngineLike:
         from rostra.moderation.engine import ModerationEngine
     except ImportError:
         raise click.ClickException("the moderation engine is not available in this build") from None
-    engine: ModerationEngineLike = ModerationEngine.from_model_dir(settings.model_dir)
+    # Archives are scored by one tier (archive.ARCHIVE_TIER): only its model is loaded, which
+    # keeps the other tier's ~80 MB out of an import that already holds large caches.
+    engine: ModerationEngineLike = ModerationEngine.from_model_dir(
+        settings.model_dir, tiers=(archive.ARCHIVE_TIER,)
+    )
     return engine
 
 

@@ -51,7 +51,7 @@ BATCH_SIZE = 5000
 #: Comments and authors stay cached (ids and tree placement only) in two generations of up to
 #: this many entries each: the older generation is dropped when the newer one fills up, so
 #: recent parents are found without a query and memory stays bounded on any file size.
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = 100_000
 SQLITE_CACHE_KIB = 64 * 1024  # page cache of the importing connection
 _CHUNK = 500  # ids per IN (...) list in the final passes
 _PUBLISHED = CommentStatus.PUBLISHED.value
