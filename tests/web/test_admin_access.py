@@ -20,8 +20,11 @@ from tests.factories import NOW
 from tests.web.workspace import login, make_workspace
 
 import rostra.web.admin
+from rostra.moderation.adaptation import fit_site_model
 from rostra.storage.database import transaction
-from rostra.storage.tables import comments, moderation_log, webhooks
+from rostra.storage.examples import ExampleStore
+from rostra.storage.site_models import ModelStatus, SiteModelStore
+from rostra.storage.tables import comments, moderation_log, site_models, webhooks
 from rostra.storage.webhooks import WebhookStore
 
 #: The workspace routes that are not a site's: logging in and out, and the list of one's sites.
@@ -41,10 +44,38 @@ def ws(db, monkeypatch):
 
 @pytest.fixture
 def held(ws):
+    """A held comment, a webhook, and site models that an allowed form would change: v1
+    active (rollback), v2 in shadow and promotable (promote), a decision to learn (train)."""
     with transaction(ws.db) as conn:
         WebhookStore.create(conn, site_id=ws.site.id, url="https://hooks.example/in",
                             secret="s" * 32, events=["comment.created"], now=NOW)
-    return ws.post(ws.alice, "what a stupid plan")
+        neutral = fit_site_model([]).to_bytes()
+        first = SiteModelStore.add(
+            conn, site_id=ws.site.id, artifact=neutral, examples=1, metrics={}, now=NOW
+        )
+        SiteModelStore.set_status(conn, first, ModelStatus.ACTIVE, promoted_at=NOW)
+        SiteModelStore.add(
+            conn,
+            site_id=ws.site.id,
+            artifact=neutral,
+            examples=1,
+            now=NOW,
+            metrics={"promotable": True, "refusals": [], "against": 1},
+        )
+    comment = ws.post(ws.alice, "what a stupid plan")
+    with transaction(ws.db) as conn:
+        ExampleStore.record(
+            conn,
+            site_id=ws.site.id,
+            comment_id=comment["id"],
+            author_id=None,
+            text="what a stupid plan",
+            decision="reject",
+            scores={},
+            user_id=None,
+            now=NOW,
+        )
+    return comment
 
 
 def _hook_id(ws):
@@ -86,6 +117,9 @@ def forms(ws, held):
                                      "events": "comment.created"}),
         (f"/moderate/news/webhooks/{_hook_id(ws)}/toggle", {}),
         (f"/moderate/news/webhooks/{_hook_id(ws)}/delete", {}),
+        ("/moderate/news/settings/learning/train", {}),
+        ("/moderate/news/settings/learning/promote", {}),
+        ("/moderate/news/settings/learning/rollback", {}),
     ]
 
 
@@ -100,9 +134,14 @@ def _admin_only(url):
 
 def _state(db):
     with db.connect() as conn:
-        return (conn.execute(select(comments.c.status, comments.c.version)).all(),
-                conn.execute(select(func.count()).select_from(moderation_log)).scalar_one(),
-                conn.execute(select(webhooks.c.id, webhooks.c.url, webhooks.c.active)).all())
+        return (
+            conn.execute(select(comments.c.status, comments.c.version)).all(),
+            conn.execute(select(func.count()).select_from(moderation_log)).scalar_one(),
+            conn.execute(select(webhooks.c.id, webhooks.c.url, webhooks.c.active)).all(),
+            conn.execute(
+                select(site_models.c.version, site_models.c.status).order_by(site_models.c.version)
+            ).all(),
+        )
 
 
 def _workspace_routes():
@@ -200,7 +239,7 @@ def test_settings_are_for_admins_only(ws, held):
     assert maria.get("/moderate/news/webhooks").status_code == 200  # the log, to read
     before = _state(ws.db)
     admin_forms = [(url, data) for url, data in forms(ws, held) if _admin_only(url)]
-    assert len(admin_forms) == 11
+    assert len(admin_forms) == 14
     for url, data in admin_forms:
         assert _send(maria, url, data).status_code == 403, url
     assert _state(ws.db) == before

@@ -1,6 +1,6 @@
 """Site settings for admins: thresholds with a live preview, word lists, premoderation, guests,
-SSO keys, allowed origins, moderators and rejection reasons. Every change is audited by the
-action that makes it."""
+SSO keys, allowed origins, moderators and rejection reasons (the learning panel's forms are in
+adaptation.py). Every change is audited by the action that makes it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from rostra.domain.labels import LABELS
 from rostra.domain.sites import Premoderation
 from rostra.moderation.policy import Policy
 from rostra.storage.accounts import ModeratorStore, SiteKeyStore, UserStore
+from rostra.web.admin.adaptation import learning_panel
 from rostra.web.admin.pages import PREFIX, Desk, DeskDep, PathId, redirect, render
 
 router = APIRouter(prefix=PREFIX)
@@ -83,6 +84,7 @@ def _page(request: Request, desk: Desk, **extra: Any) -> Response:
         candidates = [u.username for u in UserStore.list_all(conn)
                       if u.role.value == "moderator" and u.id not in {m.id for m in moderators}
                       and not u.disabled]
+        learning = learning_panel(conn, desk.site.id, request.query_params.get("learning"))
     policy = Policy.from_dict(desk.site.policy)
     context: dict[str, Any] = {
         "desk": desk, "section": "settings", "site": desk.site, "policy": policy,
@@ -90,7 +92,7 @@ def _page(request: Request, desk: Desk, **extra: Any) -> Response:
         "keys": keys, "moderators": moderators, "candidates": candidates,
         "premoderation": PREMODERATION_NAMES, "algorithms": [a.value for a in KeyAlgorithm],
         "preview": None, "preview_sizes": PREVIEW_SIZES, "last": 500, "new_secret": None,
-        "notice": request.query_params.get("saved"),
+        "notice": request.query_params.get("saved"), "learning": learning,
     }
     context.update(extra)
     return render(request, "settings.html", context)

@@ -95,57 +95,48 @@
     });
   }
 
-  function fmt(v, percent) {
-    if (v === null || v === undefined) return "–";
-    return percent ? (100 * v).toFixed(1) + " %" : v.toFixed(3);
-  }
-
-  function loadPanel(panel) {
-    var summary = panel.querySelector(".adapt-summary");
-    var table = panel.querySelector(".adapt-table");
-    fetch(panel.dataset.url + "/status", { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (s) {
-        var gain = s.estimated_gain;
-        summary.textContent = s.decisions + " decisions so far. Active: " +
-          (s.active_version ? "site model v" + s.active_version : "the base engine") +
-          (s.shadow_version ? "; in shadow: v" + s.shadow_version : "") +
-          (gain ? "; estimated gain: ROC-AUC " + (gain.auc >= 0 ? "+" : "") + gain.auc.toFixed(3) : "");
-        var newest = s.models[0];
-        var body = table.querySelector("tbody");
-        body.textContent = "";
-        if (!newest) return;
-        var m = newest.metrics;
-        var rows = [["base engine", m.base]];
-        if (m.active) rows.push(["active (v" + m.against + ")", m.active]);
-        rows.push(["v" + newest.version + " (" + newest.status + ")", m.candidate]);
-        rows.forEach(function (row) {
-          var tr = document.createElement("tr");
-          var cells = [row[0], fmt(row[1].auc), fmt(row[1].agreement, true),
-                       fmt(row[1].identity_fpr, true), fmt(row[1].span_f1)];
-          cells.forEach(function (c, i) {
-            var td = document.createElement(i === 0 ? "th" : "td");
-            td.textContent = c;
-            tr.appendChild(td);
+  // The learning panel's forms work as plain posts (the page comes back with the outcome).
+  // Here they are sent in the background to the same address, and the panel's state and
+  // message are taken from the page that comes back, so both paths show the same thing.
+  function setUpPanel(panel) {
+    var status = panel.querySelector(".adapt-status");
+    panel.addEventListener("submit", function (event) {
+      var form = event.target.closest("form.adapt-action");
+      if (!form) return;
+      event.preventDefault();
+      var buttons = panel.querySelectorAll(".adapt-action button");
+      buttons.forEach(function (b) { b.disabled = true; });
+      status.className = "adapt-status";
+      status.textContent = "Working…";
+      fetch(form.action, { method: "POST", credentials: "same-origin", body: new FormData(form) })
+        .then(function (r) {
+          return r.text().then(function (html) {
+            var page = new DOMParser().parseFromString(html, "text/html");
+            if (!r.ok) {
+              var why = page.querySelector("main .alert, main h1");
+              throw new Error(why ? why.textContent : r.statusText);
+            }
+            var fresh = page.getElementById(panel.id);
+            if (!fresh) {
+              throw new Error(r.url.indexOf("/moderate/login") !== -1
+                ? "the session has ended; log in again" : "the page came back without this panel");
+            }
+            panel.querySelector(".adapt-state").replaceWith(fresh.querySelector(".adapt-state"));
+            var told = fresh.querySelector(".adapt-status");
+            status.className = told.className;
+            status.textContent = told.textContent;
           });
-          body.appendChild(tr);
-        });
-        table.hidden = false;
-      })
-      .catch(function () { summary.textContent = "Learning status unavailable."; });
-    panel.querySelectorAll(".adapt-action").forEach(function (button) {
-      button.addEventListener("click", function () {
-        var status = panel.querySelector(".adapt-status");
-        status.textContent = "Working…";
-        post(panel.dataset.url + "/" + button.dataset.action, panel.dataset.csrf)
-          .then(function () { status.textContent = "Done."; loadPanel(panel); })
-          .catch(function (e) { status.textContent = e.message; });
-      });
+        })
+        .catch(function (e) {
+          status.className = "adapt-status alert";
+          status.textContent = "Not done: " + e.message;
+        })
+        .then(function () { buttons.forEach(function (b) { b.disabled = false; }); });
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form.adapt-marks").forEach(setUpMarks);
-    document.querySelectorAll(".adapt-panel").forEach(loadPanel);
+    document.querySelectorAll(".adapt-panel").forEach(setUpPanel);
   });
 })();
