@@ -484,3 +484,53 @@ def test_new_held_comments_are_announced_without_moving_the_queue(server, page):
     notice.get_by_role("link", name="Show them").click()
     page.wait_for_function("() => document.querySelectorAll('.cards article').length === 3")
     assert page.errors == []
+
+
+@pytest.fixture
+def learning_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of its own with the quiet model, so the site model it trains stays there."""
+    write_quiet_model(tmp_path / "models")
+    with serving(live_server(tmp_path, tmp_path / "models")) as live:
+        yield live
+
+
+def test_learning_panel_trains_and_refuses_in_place(learning_server, page):
+    server = learning_server
+    ada = api_session(server, "ada")
+    for comment, action in zip(
+        seed(server, "learn", ["Calm words.", "Rude words.", "Kind words.", "Mean words."]),
+        ["approve", "reject", "approve", "reject"],
+        strict=True,
+    ):
+        response = ada.post(
+            f"/api/v1/sites/{SITE}/moderation/comments/{comment['id']}/decision",
+            json={"action": action, "version": comment["version"]},
+        )
+        assert response.status_code == 200, response.text
+    log_in(page, server, "ada", f"/moderate/{SITE}/settings")
+    panel = page.locator("#learning")
+    summary, status = panel.locator(".adapt-summary"), panel.locator(".adapt-status")
+    assert summary.inner_text() == "4 decisions so far. Active: the base engine"  # no waiting
+    page.evaluate("window.stillThePageWeLoaded = true")
+
+    def press(name: str) -> str:
+        panel.get_by_role("button", name=name).click()
+        page.wait_for_function(
+            "el => !/^(|Working…)$/.test(el.textContent)", arg=status.element_handle()
+        )
+        return status.inner_text()
+
+    trained = press("Train a new model (shadow)")
+    assert trained.startswith("Model v1 was trained on 4 decisions and is in shadow")
+    assert "It cannot be promoted: not enough recent decisions" in trained
+    assert summary.inner_text() == "4 decisions so far. Active: the base engine; in shadow: v1"
+    assert panel.locator("table.adapt-table tbody tr").count() == 2
+    assert press("Promote the shadow model").startswith("Promotion refused: model v1 did not")
+    assert "alert" in status.get_attribute("class")
+    assert press("Roll back") == (
+        "Nothing to roll back: no site model is active, the base engine decides."
+    )
+    assert page.evaluate("window.stillThePageWeLoaded") is True
+    rows = audit_rows(page, server, "action=site.model.train")
+    assert [(row["who"], row["action"]) for row in rows] == [("ada", "site.model.train")]
+    assert page.errors == []
