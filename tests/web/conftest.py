@@ -104,3 +104,13 @@ def post(client, actor, body="A fair point about the budget.", site="news", **fi
         payload.pop("url")
     return client.post(f"/api/v1/sites/{site}/comments", json=payload,
                        headers=actor.headers if actor else {})
+
+
+@pytest.fixture
+def ws(db, monkeypatch):
+    """The moderator workspace on its own app, with its staff and sample comments."""
+    from tests.web.workspace import make_workspace  # it builds on this module's helpers
+
+    workspace = make_workspace(db, monkeypatch)
+    yield workspace
+    workspace.close()

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from tests.factories import NOW
-from tests.web.workspace import login, make_workspace
+from tests.web.workspace import login
 
 import rostra.web.admin
 from rostra.moderation.adaptation import fit_site_model
@@ -33,13 +33,6 @@ OPEN_ROUTES = {
     ("GET", "/moderate/login/sso"), ("POST", "/moderate/login/sso"),
     ("POST", "/moderate/logout"), ("GET", "/moderate/"), ("GET", "/moderate"),
 }
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 from tests.factories import NOW
 from tests.web.conftest import URL
-from tests.web.workspace import form, make_workspace
+from tests.web.workspace import form
 
 from rostra.actions.accounts import staff_for
 from rostra.actions.comments import post_comment
@@ -21,13 +21,6 @@ from rostra.storage.database import transaction
 from rostra.storage.examples import ExampleStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.site_models import ModelStatus, SiteModelStore
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.factories import NOW, WordEngine
 from tests.web.conftest import URL
-from tests.web.workspace import form, make_workspace
+from tests.web.workspace import form
 
 from rostra.actions.accounts import update_user
 from rostra.actions.comments import post_comment
@@ -18,13 +18,6 @@ from rostra.storage import dashboard
 from rostra.storage.database import transaction
 from rostra.storage.site_models import SiteModelStore
 from rostra.storage.stories import StoryStore
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.factories import NOW
 from tests.web.conftest import post
-from tests.web.workspace import form, make_workspace
+from tests.web.workspace import form
 
 from rostra.actions.workspace import set_word_lists
 from rostra.domain.comments import Role
@@ -17,13 +17,6 @@ from rostra.storage.database import transaction
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.tables import comments
 from rostra.web.admin.highlight import highlight
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -5,18 +5,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.web.conftest import post
-from tests.web.workspace import form, make_workspace
+from tests.web.workspace import form
 
 from rostra.storage.database import transaction
 from rostra.storage.sites import SiteStore
 from rostra.storage.tables import moderation_log, users
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -7,19 +7,11 @@ import time
 import jwt
 import pytest
 from sqlalchemy import func, select
-from tests.web.workspace import make_workspace
 
 from rostra.actions.accounts import add_site_key, update_user
 from rostra.domain.accounts import KeyAlgorithm
 from rostra.domain.errors import Conflict
 from rostra.storage.tables import authors, moderation_log, staff_sso_subjects, users
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -1,18 +1,9 @@
 """The workspace's webhooks page: admins manage, the site's moderators read the log."""
 
-import pytest
 from tests.factories import NOW
-from tests.web.workspace import make_workspace
 
 from rostra.storage.database import transaction
 from rostra.storage.webhooks import WebhookStore
-
-
-@pytest.fixture
-def ws(db, monkeypatch):
-    workspace = make_workspace(db, monkeypatch)
-    yield workspace
-    workspace.close()
 
 
 def form(client, path, **data):
