@@ -161,6 +161,31 @@ def test_ban_and_suspend_with_history_and_unban(client, alice, maria):
     assert post(client, alice, "back again").status_code == 201
 
 
+def test_queue_items_carry_the_authors_ban_history(client, alice, bob, maria):
+    held = post(client, alice, "stupid plan").json()
+    post(client, bob, "stupid idea").json()
+    author_id = alice.reader.author_id
+    client.post(f"{MOD}/authors/{author_id}/ban", json={"days": 7, "reason": "insults"},
+                headers=maria.headers)
+    client.delete(f"{MOD}/authors/{author_id}/ban", headers=maria.headers)
+
+    def bans():
+        items = client.get(f"{MOD}/queue", headers=maria.headers).json()["items"]
+        return {i["author"]["name"]: i["author"]["bans"] for i in items}
+
+    lifted = bans()
+    assert lifted["bob"] == {"count": 0, "latest": None}
+    assert lifted["alice"]["count"] == 1
+    assert lifted["alice"]["latest"]["reason"] == "insults"
+    assert lifted["alice"]["latest"]["lifted_at"] is not None
+    client.post(f"{MOD}/authors/{author_id}/ban", json={"days": None}, headers=maria.headers)
+    current = bans()["alice"]
+    assert current["count"] == 2 and current["latest"]["permanent"] is True
+    assert current["latest"]["lifted_at"] is None
+    assert held["id"] in [i["id"] for i in
+                          client.get(f"{MOD}/queue", headers=maria.headers).json()["items"]]
+
+
 @pytest.mark.parametrize("days", [0, -1, 100_000])
 def test_ban_days_out_of_range(client, alice, maria, days):
     response = client.post(f"{MOD}/authors/{alice.reader.author_id}/ban",

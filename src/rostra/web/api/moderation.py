@@ -20,7 +20,7 @@ from rostra.actions.moderation import (
 from rostra.actions.stories import configure_story
 from rostra.domain.errors import RostraError
 from rostra.domain.identity import Staff
-from rostra.storage.authors import PERMANENT, AuthorStore
+from rostra.storage.authors import PERMANENT, AuthorStore, Ban, BanHistory
 from rostra.storage.comments import Comment, CommentStore
 from rostra.storage.reviews import LogEntry, Queue, QueueFilter, QueueSort, ReviewStore
 from rostra.storage.stories import StoryStore
@@ -59,8 +59,21 @@ def _moderated(comment: Comment) -> dict[str, Any]:
     return {"id": comment.id, **comment.state()}
 
 
-def _queue_item(row: Any, signal: dict[str, Any] | None, reports: list[dict[str, Any]]
-                ) -> dict[str, Any]:
+def _ban(b: Ban) -> dict[str, Any]:
+    return {"id": b.id, "reason": b.reason, "created_at": _iso(b.created_at),
+            "until": _iso(b.until), "permanent": b.until is None,
+            "lifted_at": _iso(b.lifted_at), "user_id": b.user_id}
+
+
+def _bans(history: BanHistory | None) -> dict[str, Any]:
+    """How often the author was banned and the newest ban (current, or the last one)."""
+    if history is None:
+        return {"count": 0, "latest": None}
+    return {"count": history.count, "latest": _ban(history.latest)}
+
+
+def _queue_item(row: Any, signal: dict[str, Any] | None, reports: list[dict[str, Any]],
+                bans: BanHistory | None) -> dict[str, Any]:
     return {
         "id": row.id,
         "story": {"id": row.story_id, "title": row.story_title, "url": row.story_url},
@@ -75,6 +88,7 @@ def _queue_item(row: Any, signal: dict[str, Any] | None, reports: list[dict[str,
             "report_count": row.author_report_count,
             "banned_until": _banned_until(row.author_banned_until),
             "first_seen": _iso(row.author_created_at),
+            "bans": _bans(bans),
         },
         "body": row.body,
         "html": row.html,
@@ -115,7 +129,9 @@ def queue(
     ids = [row.id for row in rows]
     signals = ReviewStore.signals(conn, ids)
     reports = ReviewStore.reports(conn, ids)
-    items = [_queue_item(row, signals[row.id][0] if signals[row.id] else None, reports[row.id])
+    bans = AuthorStore.ban_histories(conn, [r.author_id for r in rows if r.author_id])
+    items = [_queue_item(row, signals[row.id][0] if signals[row.id] else None, reports[row.id],
+                         bans.get(row.author_id))
              for row in rows]
     return json_response({"queue": queue.value, "sort": sort.value, "items": items,
                           "next_cursor": next_cursor})
@@ -229,12 +245,7 @@ def author_history(
             for c in comments
         ],
         "next_before_id": comments[-1].id if len(comments) == limit else None,
-        "bans": [
-            {"id": b.id, "reason": b.reason, "created_at": _iso(b.created_at),
-             "until": _iso(b.until), "permanent": b.until is None,
-             "lifted_at": _iso(b.lifted_at), "user_id": b.user_id}
-            for b in bans
-        ],
+        "bans": [_ban(b) for b in bans],
         "log": [_entry(e) for e in ReviewStore.log_entries(conn, site.id, author_id=author.id)],
     })
 
