@@ -8,7 +8,8 @@ from rostra.cli import main
 from rostra.moderation.adaptation import fit_site_model
 from rostra.storage import migrations
 from rostra.storage.database import transaction
-from rostra.storage.site_models import SiteModelStore
+from rostra.storage.reviews import ReviewStore
+from rostra.storage.site_models import ModelStatus, SiteModelStore
 
 
 @pytest.fixture
@@ -43,6 +44,26 @@ def test_status_promote_and_rollback(rostra, db):
     assert "v1" in rostra("adapt", "status", "--site", "news").output
     assert "the base engine is active again" in rostra("adapt", "rollback", "--site",
                                                        "news").output
+
+
+def test_promote_and_rollback_reasons_go_to_the_audit_log(rostra, db):
+    site = make_site(db, "news")
+    _store(db, site, {"promotable": True, "refusals": [], "against": None})
+    result = rostra("adapt", "promote", "--site", "news", "--reason", "  better on\nMay's  ")
+    assert result.exit_code == 0, result.output
+    result = rostra("adapt", "rollback", "--site", "news", "--reason", "too many holds")
+    assert result.exit_code == 0, result.output
+    with db.connect() as conn:
+        entries = ReviewStore.log_entries(conn, site.id, action=None)
+    reasons = {e.action: e.reason for e in entries if e.action.startswith("site.model.")}
+    assert reasons == {"site.model.promote": "better on May's",
+                       "site.model.rollback": "too many holds"}
+    _store(db, site, {"promotable": True, "refusals": [], "against": None})
+    for bad in ("x" * 2001, "a\x00b"):
+        refused = rostra("adapt", "promote", "--site", "news", "--reason", bad)
+        assert refused.exit_code == 2 and "--reason" in refused.output
+    with db.connect() as conn:
+        assert SiteModelStore.with_status(conn, site.id, ModelStatus.ACTIVE) is None  # refused
 
 
 def test_refusals_are_one_clear_line(rostra, db):

@@ -99,28 +99,45 @@ def status(site_slug: str) -> None:
         out.print(table)
 
 
+def _reason(text: str | None) -> str | None:
+    """An audit-log reason from the command line: one line, at most 2,000 characters."""
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if not text:
+        return None
+    if len(text) > 2000:
+        raise click.BadParameter("at most 2,000 characters", param_hint="--reason")
+    if "\x00" in text:
+        raise click.BadParameter("must not contain NUL characters", param_hint="--reason")
+    return text
+
+
 @adapt.command("promote")
 @click.option("--site", "site_slug", required=True)
 @click.option("--version", type=int, default=None, help="Default: the model in shadow.")
+@click.option("--reason", default=None, type=click.STRING,
+              help="For the audit log (default: the comparison the model won).")
 @friendly
-def promote(site_slug: str, version: int | None) -> None:
+def promote(site_slug: str, version: int | None, reason: str | None) -> None:
     """Make the shadow model active (refused unless it won the held-out comparison)."""
     settings = _settings()
     with _database(settings) as db:
         site = _site(db, site_slug)
-        model = adaptation.promote(db, site=site, version=version)
+        model = adaptation.promote(db, site=site, version=version, reason=_reason(reason))
     out.print(f"{site_slug}: model v{model.version} is active.")
 
 
 @adapt.command("rollback")
 @click.option("--site", "site_slug", required=True)
+@click.option("--reason", default=None, type=click.STRING, help="For the audit log.")
 @friendly
-def rollback(site_slug: str) -> None:
+def rollback(site_slug: str, reason: str | None) -> None:
     """Retire the active model; the previous one (or the base engine) scores again."""
     settings = _settings()
     with _database(settings) as db:
         site = _site(db, site_slug)
-        model = adaptation.rollback(db, site=site)
+        model = adaptation.rollback(db, site=site, reason=_reason(reason))
     now = "the base engine" if model is None else f"model v{model.version}"
     out.print(f"{site_slug}: {now} is active again.")
 
