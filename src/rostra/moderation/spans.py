@@ -150,8 +150,12 @@ class SpanExplainer:
             float(config["threshold"])
             lexicon: dict[str, list[float]] = config["lexicon"]
             prior = float(config["prior"])
-            for entry in lexicon.values():
-                _logit(entry[0])
+            # Each lexicon word's row in three tables (row 0: a word the lexicon does not
+            # know), so that a batch's words are looked up in one pass: its logit, whether the
+            # lexicon knows it, and whether its share counts as evidence on its own.
+            words = list(lexicon)
+            shares = [float(lexicon[w][0]) for w in words]
+            lex_table = np.array([_logit(prior)] + [_logit(x) for x in shares], dtype=np.float64)
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise InvalidInput(f"cannot load the span model from {directory}: {exc}") from exc
         if coef.shape != (_N_FEATURES,):
@@ -160,19 +164,11 @@ class SpanExplainer:
             self._fast = FastScorer(model_dir=directory)
         self._fast.load()
         self._coef = coef
-        # Each lexicon word's row in three tables (row 0: a word the lexicon does not know),
-        # so that a batch's words are looked up in one pass: its logit, whether the lexicon
-        # knows it, and whether its share counts as evidence on its own (see word_scores).
-        words = list(lexicon)
         self._row = {word: i for i, word in enumerate(words, start=1)}
-        self._lex_table = np.array(
-            [_logit(prior)] + [_logit(lexicon[w][0]) for w in words], dtype=np.float64
-        )
+        self._lex_table = lex_table
         self._seen_table = np.ones(len(words) + 1, dtype=np.float64)
         self._seen_table[0] = 0.0
-        self._evidence_table = np.array(
-            [False] + [lexicon[w][0] > 2 * prior for w in words], dtype=bool
-        )
+        self._evidence_table = np.array([False] + [x > 2 * prior for x in shares], dtype=bool)
         self._config = config
 
     @property
