@@ -128,6 +128,7 @@ class FastScorer:
         self._model: FastModel | None = None
         self._hasher: NgramHasher | None = None
         self._weighted = np.zeros((0, len(LABELS)), dtype=np.float32)
+        self._rows = np.zeros(0, dtype=np.int32)
 
     def get_params(self) -> dict[str, Any]:
         return {"model_dir": None if self.model_dir is None else str(self.model_dir)}
@@ -141,7 +142,16 @@ class FastScorer:
         # Fold the IDF into the weights once, so scoring needs no per-feature values.
         # The unfolded weights are not kept: (n_features, 6) float32 is tens of MB per copy;
         # nor are the squared IDFs (the norms square the few they need).
-        self._weighted = np.ascontiguousarray(model.weights * model.idf[:, None])
+        # Only the rows of features with a weight are kept (about 40 % of the hashed space),
+        # plus one zero row that every other feature points at: ``_rows`` maps a feature to
+        # its row (int32), which costs a look-up per feature and halves the table.
+        weighted = model.weights * model.idf[:, None]
+        kept = np.flatnonzero((weighted != 0).any(axis=1))
+        self._rows = np.full(weighted.shape[0], kept.size, dtype=np.int32)
+        self._rows[kept] = np.arange(kept.size, dtype=np.int32)
+        self._weighted = np.zeros((kept.size + 1, len(LABELS)), dtype=np.float32)
+        self._weighted[:-1] = weighted[kept]
+        del weighted
         self._model = replace(model, weights=np.zeros((0, len(LABELS)), dtype=np.float32))
 
     @property
@@ -156,7 +166,7 @@ class FastScorer:
         assert self._hasher is not None
         if len(texts) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        z: np.ndarray = self._hasher.logits(texts, self._weighted) + model.bias
+        z: np.ndarray = self._hasher.logits(texts, self._weighted, rows=self._rows) + model.bias
         return z
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
@@ -240,7 +250,7 @@ class FastScorer:
         indptr_w = np.zeros(n_words + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_words), out=indptr_w[1:])
         shares = sp.csr_matrix(
-            (share[occurrences[order]], feats[occurrences[order]], indptr_w),
+            (share[occurrences[order]], self._rows[feats[occurrences[order]]], indptr_w),
             shape=(n_words, self._weighted.shape[0]),
         )
         contrib = np.asarray(shares @ self._weighted, dtype=np.float32)

@@ -237,10 +237,16 @@ class NgramHasher:
         return total.tocsr()
 
     def logits(
-        self, texts: Sequence[str], weighted: np.ndarray, idf_sq: np.ndarray | None = None
+        self,
+        texts: Sequence[str],
+        weighted: np.ndarray,
+        idf_sq: np.ndarray | None = None,
+        *,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """``transform(texts) @ W`` without building values: ``weighted = idf[:, None] * W``.
-        ``idf_sq`` (the squared IDFs) saves squaring them; without it they come from ``idf``."""
+        ``idf_sq`` (the squared IDFs) saves squaring them; without it they come from ``idf``.
+        ``rows`` maps each feature to its row of ``weighted`` when that holds only some rows."""
         import scipy.sparse as sp
 
         n = len(texts)
@@ -251,7 +257,8 @@ class NgramHasher:
             if blk.feats.size == 0:
                 continue
             ones = np.ones(blk.feats.shape[0], dtype=np.float32)
-            x = sp.csr_matrix((ones, blk.feats, blk.indptr), shape=(n, self.n_features))
+            columns = blk.feats if rows is None else rows[blk.feats]
+            x = sp.csr_matrix((ones, columns, blk.indptr), shape=(n, weighted.shape[0]))
             part = np.asarray(x @ weighted)
             sums[blk.group] = sums[blk.group] + part if blk.group in sums else part
         out = np.zeros((n, weighted.shape[1]), dtype=np.float32)
