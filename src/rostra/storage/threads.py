@@ -396,10 +396,11 @@ class ThreadStore:
             ),
         )
         ordered = top.order_by(c.created_at, c.id)
-        roots = [_as_dict(r, None) for r in conn.execute(ordered).all()]
+        # Rows are turned into dicts as they come, so a list of rows is never held beside them.
+        roots = [_as_dict(r, None) for r in conn.execute(ordered)]
         below = base.where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
         replies = []
-        for row in conn.execute(below.order_by(c.created_at, c.id)).all():
+        for row in conn.execute(below.order_by(c.created_at, c.id)):
             item = _as_dict(row, None)
             item["root_id"] = row[13]
             replies.append(item)
