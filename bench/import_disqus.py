@@ -30,6 +30,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from processes import memory_kb, process_tree  # bench/ is on sys.path when this script runs
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -118,10 +119,9 @@ _CHILD = (
     "import atexit, resource, sys\n"
     "def report():\n"
     "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    reader = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "    cpu = usage.ru_utime + usage.ru_stime + reader.ru_utime + reader.ru_stime\n"
-    "    print('PEAK_RSS_KB', usage.ru_maxrss, 'CPU_S', cpu, 'READER_RSS_KB', reader.ru_maxrss,"
-    " file=sys.stderr)\n"
+    "    children = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime\n"
+    "    print('PEAK_RSS_KB', usage.ru_maxrss, 'CPU_S', cpu, file=sys.stderr)\n"
     "atexit.register(report)\n"
     "from rostra.cli import main\n"
     "main(sys.argv[1:], prog_name='rostra')\n"
@@ -140,31 +140,12 @@ class _TreePeak(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.peaks, self.done = pid, {}, threading.Event()
 
-    def _tree(self) -> list[int]:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-        tree, frontier = [self.root], [self.root]
-        while frontier:
-            frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
-            tree += frontier
-        return tree
-
     def run(self) -> None:
         while not self.done.wait(0.25):
-            for pid in self._tree():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
+            for pid in process_tree(self.root):
+                peak = memory_kb(pid).get("VmHWM")
+                if peak is not None:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
 
     def stop(self) -> dict[int, int]:
         self.done.set()

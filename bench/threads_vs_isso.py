@@ -41,7 +41,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from sample_comments import comment_text  # bench/ is on sys.path when this script runs
+from processes import memory_kb, process_tree  # bench/ is on sys.path when this script runs
+from sample_comments import comment_text
 from sqlalchemy import text
 from wrk import WrkResult, post_script, run_wrk
 
@@ -59,36 +60,14 @@ class Server:
 
     def pids(self) -> list[int]:
         """The launched process and every descendant (gunicorn or uvicorn workers)."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-        out, todo = [], [self.process.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
+        return process_tree(self.process.pid)
 
     def memory_mb(self) -> tuple[float, float, int]:
         """(RSS now, sum of each process's peak RSS) in MB, and the number of processes."""
-        rss = peak = 0
         pids = self.pids()
-        for pid in pids:
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("VmHWM:"):
-                    peak += int(line.split()[1])
+        usage = [memory_kb(pid) for pid in pids]
+        rss = sum(u.get("VmRSS", 0) for u in usage)
+        peak = sum(u.get("VmHWM", 0) for u in usage)
         return rss / 1024, peak / 1024, len(pids)
 
     def cpu_seconds(self) -> float:
