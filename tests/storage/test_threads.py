@@ -132,6 +132,44 @@ def test_whole_thread_nests_and_hides_non_published(db):
     assert [len(c["replies"]) for c in whole[:3]] == [1, 1, 0]
 
 
+def test_whole_thread_read_in_parts_is_the_same_thread(db, monkeypatch):
+    site = make_site(db)
+    alice = make_reader(db, site)
+    story = seed(db, site, alice.author_id, "https://news.example/parts", 60, reply_share=0.4)
+    with db.connect() as conn:
+        at_once = ThreadStore.whole(conn, story.id)
+        monkeypatch.setattr("rostra.storage.threads.WHOLE_CHUNK", 7)
+        with counting(db) as statements:
+            in_parts = ThreadStore.whole(conn, story.id)
+    assert in_parts == at_once
+    assert sum(len(c["replies"]) for c in in_parts) == 24 and len(in_parts) == 36
+    assert len(statements) == 1 + 2 * 6  # the root ids, then roots and replies per part
+
+
+def test_whole_thread_parts_read_by_key_not_by_scanning_the_story(db):
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner is the one that picked the story range scan")
+    site = make_site(db)
+    alice = make_reader(db, site)
+    story = seed(db, site, alice.author_id, "https://news.example/plan", 300)
+    with db.connect() as conn:
+        ids = ThreadStore.whole_root_ids(conn, story.id)[:10]
+    sql: list[tuple[str, object]] = []
+
+    def keep(conn, cursor_, statement, parameters, context, executemany):
+        sql.append((statement, parameters))
+
+    event.listen(db, "before_cursor_execute", keep)
+    with db.connect() as conn:
+        ThreadStore.whole_part(conn, ids)
+    event.remove(db, "before_cursor_execute", keep)
+    with db.connect() as conn:
+        plans = [" | ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters).all()) for statement, parameters in sql]
+    assert "comments USING INTEGER PRIMARY KEY" in plans[0], plans[0]
+    assert "ix_comments_root" in plans[1], plans[1]
+
+
 def test_nest_keeps_deleted_parents_only_as_placeholders():
     def node(id_, parent, depth, status="published"):
         return {"id": id_, "parent_id": parent, "root_id": 1 if parent else None,

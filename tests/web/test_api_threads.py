@@ -97,6 +97,34 @@ def test_whole_thread_returns_everything_published(client, alice, bob):
     assert data["comments"][0]["replies"][0]["html"] == "<p>reply</p>"
 
 
+def test_whole_thread_streams_part_by_part_in_order(client, alice, bob, monkeypatch):
+    from rostra.web.api import threads as api
+
+    monkeypatch.setattr(api, "WHOLE_CHUNK", 2)  # seven roots: four parts
+    tops = [post(client, alice, f"top {i}").json() for i in range(7)]
+    post(client, bob, "reply to 0", parent_id=tops[0]["id"])
+    deep = post(client, bob, "reply to 5", parent_id=tops[5]["id"]).json()
+    post(client, alice, "reply to reply", parent_id=deep["id"])
+    delete = "/api/v1/sites/news/comments/{}"
+    # a deleted root with a reply stays as a placeholder; one without replies disappears,
+    # and so do both roots of the part [2, 3]: no stray comma where a part is empty
+    for i in (0, 2, 3):
+        assert client.delete(delete.format(tops[i]["id"]), headers=alice.headers).status_code \
+            == 204
+    response = client.get(f"/api/v1/sites/news/stories/{tops[0]['story_id']}/comments/all")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert data["story"]["id"] == tops[0]["story_id"] and data["count"] == 7
+    comments = data["comments"]
+    assert [c["id"] for c in comments] == [tops[i]["id"] for i in (0, 1, 4, 5, 6)]
+    assert comments[0]["status"] == "deleted" and comments[0]["html"] == ""
+    assert [r["html"] for r in comments[0]["replies"]] == ["<p>reply to 0</p>"]
+    assert comments[3]["replies"][0]["replies"][0]["html"] == "<p>reply to reply</p>"
+    unknown = client.get("/api/v1/sites/news/stories/999/comments/all")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "story_not_found"
+
+
 def test_more_replies_of_a_root(client, alice, bob):
     top = post(client, alice, "top").json()
     ids = [post(client, bob, f"r{i}", parent_id=top["id"]).json()["id"] for i in range(3)]

@@ -73,6 +73,14 @@ def _select() -> Any:
     )
 
 
+#: Top-level comments per part of a whole-thread read (two queries per part).
+WHOLE_CHUNK = 250
+_WHOLE_ROOT = or_(
+    comments.c.status == _PUBLISHED,
+    and_(comments.c.status.in_([_DELETED, *_REMOVED]), comments.c.reply_count > 0),
+)
+
+
 def _as_dict(row: Any, reader_id: int | None) -> dict[str, Any]:
     # Positional unpacking: attribute access on 5,000 rows is measurably slower.
     (id_, parent_id, _root, depth, author_id, author_name, html, status, featured, reactions,
@@ -202,6 +210,30 @@ def _whole_select(dialect: str) -> Any:
     return select(*columns).select_from(
         comments.outerjoin(authors, authors.c.id == comments.c.author_id)
     )
+
+
+@cache
+def _whole_root_ids_query() -> Any:
+    c = comments.c
+    return (
+        select(c.id)
+        .where(c.story_id == bindparam("b_story"), c.parent_id.is_(None), _WHOLE_ROOT)
+        .order_by(c.created_at, c.id)
+    )
+
+
+@cache
+def _whole_part_queries(dialect: str) -> tuple[Any, Any]:
+    """The roots of a part and their replies, by primary key and by ``ix_comments_root``: a
+    story_id term here would have SQLite scan the story's whole ``ix_comments_thread`` range
+    for every part."""
+    c = comments.c
+    base = _whole_select(dialect)
+    ids: Any = bindparam("b_roots", expanding=True)
+    top = base.where(c.id.in_(ids), c.parent_id.is_(None), _WHOLE_ROOT)
+    below = base.where(c.root_id.in_(ids), c.parent_id.is_not(None),
+                       c.status.in_([_PUBLISHED, _DELETED]))
+    return top.order_by(c.created_at, c.id), below.order_by(c.created_at, c.id)
 
 
 def nest(roots: list[dict[str, Any]], replies: Iterable[dict[str, Any]], max_depth: int) -> None:
@@ -385,22 +417,34 @@ class ThreadStore:
 
     @staticmethod
     def whole(conn: Connection, story_id: int, *, max_depth: int = 6) -> list[dict[str, Any]]:
-        """Every published comment of the story, nested, oldest first: two queries."""
-        c = comments.c
-        base = _whole_select(conn.dialect.name).where(c.story_id == story_id)
-        top = base.where(
-            c.parent_id.is_(None),
-            or_(
-                c.status == _PUBLISHED,
-                and_(c.status.in_([_DELETED, *_REMOVED]), c.reply_count > 0),
-            ),
-        )
-        ordered = top.order_by(c.created_at, c.id)
-        # Rows are turned into dicts as they come, so a list of rows is never held beside them.
-        roots = [_as_dict(r, None) for r in conn.execute(ordered)]
-        below = base.where(c.parent_id.is_not(None), c.status.in_([_PUBLISHED, _DELETED]))
+        """Every published comment of the story, nested, oldest first."""
+        ids = ThreadStore.whole_root_ids(conn, story_id)
+        return [
+            root
+            for start in range(0, len(ids), WHOLE_CHUNK)
+            for root in ThreadStore.whole_part(conn, ids[start:start + WHOLE_CHUNK],
+                                               max_depth=max_depth)
+        ]
+
+    @staticmethod
+    def whole_root_ids(conn: Connection, story_id: int) -> list[int]:
+        """The ids of the top-level comments the whole thread shows, oldest first: published
+        ones, and removed or deleted ones that keep replies in place."""
+        return list(conn.execute(_whole_root_ids_query(), {"b_story": story_id}).scalars().all())
+
+    @staticmethod
+    def whole_part(conn: Connection, root_ids: list[int], *,
+                   max_depth: int = 6) -> list[dict[str, Any]]:
+        """The top-level comments ``root_ids`` (from ``whole_root_ids``, a few hundred at a
+        time) with all their shown replies, nested, oldest first: two queries. A whole thread
+        read part by part never holds more than one part's objects."""
+        if not root_ids:
+            return []
+        top, below = _whole_part_queries(conn.dialect.name)
+        params = {"b_roots": root_ids}
+        roots = [_as_dict(row, None) for row in conn.execute(top, params).all()]
         replies = []
-        for row in conn.execute(below.order_by(c.created_at, c.id)):
+        for row in conn.execute(below, params).all():
             item = _as_dict(row, None)
             item["root_id"] = row[13]
             replies.append(item)
