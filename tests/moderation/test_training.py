@@ -58,9 +58,21 @@ def test_saved_model_round_trips_within_quantisation(tmp_path):
     assert json.loads((tmp_path / "meta.json").read_text())["labels"][0] == "toxicity"
 
 
-def test_span_training_tunes_a_threshold_on_the_trial_split(tiny_models):
+def test_span_training_tunes_its_threshold_on_posts_no_model_learned_from(tiny_models):
+    from rostra.moderation.training.datasets import (
+        HOLDOUT,
+        in_holdout,
+        load_span_annotations,
+        load_span_split,
+    )
+
     config = json.loads((tiny_models / "fast" / "spans.json").read_text())
     assert 0.0 < config["threshold"] < 1.0
+    held = [p for p in load_span_annotations(DATA)
+            if in_holdout(p.text, HOLDOUT["toxic_spans"], "toxic_spans")]
+    assert held, "the fixture needs held-out span posts"
+    assert config["validation_posts"] == len(held) + len(load_span_split(DATA, "trial"))
+    assert 0.0 <= config["validation_f1"] <= 1.0 and 0.0 <= config["trial_f1"] <= 1.0
     assert "idiot" in config["lexicon"]
     assert config["lexicon"]["idiot"][0] > config["lexicon"]["you"][0]
 

@@ -69,7 +69,11 @@ def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bo
             train_fast(data, out_dir / "fast", seed=seed, progress=True)
             with console.status("fitting the span explainer"):
                 config = train_spans(data, out_dir / "fast", seed=seed)
-            console.print(f"span explainer: trial F1 {config['trial_f1']:.3f}")
+            console.print(
+                f"span explainer: threshold {config['threshold']}, F1 {config['validation_f1']:.3f}"
+                f" on {config['validation_posts']} held-out posts (trial split"
+                f" {config['trial_f1']:.3f})"
+            )
         if tier in ("accurate", "all"):
             try:
                 import torch  # noqa: F401
