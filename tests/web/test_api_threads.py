@@ -97,10 +97,8 @@ def test_whole_thread_returns_everything_published(client, alice, bob):
     assert data["comments"][0]["replies"][0]["html"] == "<p>reply</p>"
 
 
-def test_whole_thread_streams_part_by_part_in_order(client, alice, bob, monkeypatch):
-    from rostra.web.api import threads as api
-
-    monkeypatch.setattr(api, "WHOLE_CHUNK", 2)  # seven roots: four parts
+def test_whole_thread_is_read_part_by_part_in_order(client, alice, bob, monkeypatch):
+    monkeypatch.setattr("rostra.storage.threads.WHOLE_CHUNK", 2)  # seven roots: four parts
     tops = [post(client, alice, f"top {i}").json() for i in range(7)]
     post(client, bob, "reply to 0", parent_id=tops[0]["id"])
     deep = post(client, bob, "reply to 5", parent_id=tops[5]["id"]).json()

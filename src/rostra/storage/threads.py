@@ -12,7 +12,7 @@ queries is the same on page 1 of 50 comments and page 500 of 50,000.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -418,13 +418,19 @@ class ThreadStore:
     @staticmethod
     def whole(conn: Connection, story_id: int, *, max_depth: int = 6) -> list[dict[str, Any]]:
         """Every published comment of the story, nested, oldest first."""
+        return [root for part in ThreadStore.whole_parts(conn, story_id, max_depth=max_depth)
+                for root in part]
+
+    @staticmethod
+    def whole_parts(
+        conn: Connection, story_id: int, *, max_depth: int = 6
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The whole thread ``WHOLE_CHUNK`` top-level comments at a time (each with all its
+        shown replies), oldest first; a part may be empty when all its roots are gone."""
         ids = ThreadStore.whole_root_ids(conn, story_id)
-        return [
-            root
-            for start in range(0, len(ids), WHOLE_CHUNK)
-            for root in ThreadStore.whole_part(conn, ids[start:start + WHOLE_CHUNK],
-                                               max_depth=max_depth)
-        ]
+        for start in range(0, len(ids), WHOLE_CHUNK):
+            yield ThreadStore.whole_part(conn, ids[start:start + WHOLE_CHUNK],
+                                         max_depth=max_depth)
 
     @staticmethod
     def whole_root_ids(conn: Connection, story_id: int) -> list[int]:

@@ -16,7 +16,7 @@ from rostra.domain.errors import CommentNotFound
 from rostra.storage.comments import CommentStore
 from rostra.storage.events import EventStore
 from rostra.storage.stories import Story, StoryStore
-from rostra.storage.threads import WHOLE_CHUNK, ThreadStore
+from rostra.storage.threads import ThreadStore
 from rostra.web.auth import ReaderDep
 from rostra.web.deps import ConnDep, DbDep, PathId, SettingsDep, SiteDep
 from rostra.web.schemas import RepliesOut, StoryIn, StoryOut, ThreadOut, WholeThreadOut
@@ -130,22 +130,20 @@ def thread(
 @router.get("/stories/{story_id}/comments/all", response_model=WholeThreadOut,
             summary="The whole published thread in one response (export, benchmarks)")
 def whole_thread(site: SiteDep, db: DbDep, story_id: PathId) -> Response:
-    # A 5,000-comment thread is 3 MB of JSON but ~10 MB of Python objects: it is built
-    # ``WHOLE_CHUNK`` top-level comments at a time, each part written out as JSON before the
-    # next is read, so only one part's objects are ever alive. The build is CPU-bound under
-    # the GIL, so building one thread at a time loses nothing and keeps a burst of such reads
-    # from growing the process; the database connection is taken inside the lock, so waiting
-    # reads hold none (each SQLite connection fills a page cache of its own).
+    # A 5,000-comment thread is 3 MB of JSON but ~10 MB of Python objects: it is read in
+    # parts, each written out as JSON before the next is read, so only one part's objects are
+    # ever alive. The build is CPU-bound under the GIL, so building one thread at a time loses
+    # nothing and keeps a burst of such reads from growing the process; the database
+    # connection is taken inside the lock, so waiting reads hold none (each SQLite connection
+    # fills a page cache of its own).
     with _WHOLE_THREAD_BUILDS, db.connect() as conn:
         story = StoryStore.get(conn, story_id, site_id=site.id)
-        root_ids = ThreadStore.whole_root_ids(conn, story.id)
         body = [b'{"story":', _dumps(story_dict(story, site.settings.close_after_days)),
                 b',"count":', _dumps(story.comment_count), b',"comments":[']
-        for start in range(0, len(root_ids), WHOLE_CHUNK):
-            part = ThreadStore.whole_part(conn, root_ids[start:start + WHOLE_CHUNK],
-                                          max_depth=MAX_DEPTH)
+        first = len(body)
+        for part in ThreadStore.whole_parts(conn, story.id, max_depth=MAX_DEPTH):
             if part:
-                if len(body) > 5:
+                if len(body) > first:
                     body.append(b",")
                 body.append(_dumps(part)[1:-1])  # the list's items without its brackets
         body.append(b"]}")
