@@ -61,3 +61,29 @@ def test_the_lock_is_released_after_a_rollback_and_reads_alone_never_take_it(db)
 
     threading.Thread(target=writer).start()
     assert done.wait(5), "a released lock let the next writer in"
+
+
+def test_a_post_turn_steps_aside_for_native_work_and_stays_bounded():
+    import threading
+
+    from rostra.storage.writers import Turn
+
+    turn = Turn(aside=1)
+    got_in = threading.Event()
+
+    def other():
+        with turn.held():
+            got_in.set()
+
+    with turn.held():
+        t = threading.Thread(target=other)
+        t.start()
+        assert not got_in.wait(0.2)  # the turn is held
+        with turn.stepped_aside():
+            assert got_in.wait(2)  # while the holder is aside, another post runs
+            t.join(2)
+            # aside once at most: a nested holder keeps its turn
+            with turn.held(), turn.stepped_aside():
+                assert turn._owner == threading.get_ident()
+    with turn.stepped_aside():  # a thread without the turn has nothing to give up
+        assert turn._owner is None

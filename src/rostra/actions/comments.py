@@ -164,10 +164,15 @@ def status_for(
     return status
 
 
+def posting_tier(site: Site, limits: Limits) -> str:
+    """The engine tier a post on ``site`` is scored with: the site's choice, else the server's
+    tier for live posting."""
+    return str(site.policy.get("tier") or limits.tier)
+
+
 def _score(
     engine: ModerationEngineLike, site: Site, body: str, context: AuthorContext, limits: Limits
 ) -> ModerationResult:
-    # A site that chose its tier keeps it; otherwise the server's tier for live posting.
     tier = None if "tier" in site.policy else limits.tier
     return engine.moderate([body], policy=_policy(site), contexts=[context], tier=tier)[0]
 

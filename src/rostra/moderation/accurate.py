@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ class AccurateScorer:
         self.max_length = 128
         #: Identifies the loaded model in signals ("minilm-l6-int8-<training run key>").
         self.version = self.name
+        #: Entered around each onnxruntime call, which releases the GIL: a caller that lets
+        #: one request's Python run at a time steps aside here, so inference still overlaps.
+        self.around_inference: Callable[[], AbstractContextManager[None]] = nullcontext
 
     def get_params(self) -> dict[str, Any]:
         model_dir = None if self.model_dir is None else str(self.model_dir)
@@ -139,7 +143,9 @@ class AccurateScorer:
         def run(rows: np.ndarray) -> None:
             input_ids, attention = _pad([ids[i] for i in rows])
             feeds = {"input_ids": input_ids, "attention_mask": attention}
-            out[rows] = self._session.run(None, feeds)[0]
+            with self.around_inference():
+                logits = self._session.run(None, feeds)[0]
+            out[rows] = logits
 
         pool = self._workers() if len(chunks) > 1 else None
         if pool is None:

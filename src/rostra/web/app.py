@@ -14,6 +14,7 @@ from rostra.actions.comments import Limits, ModerationEngineLike
 from rostra.actions.delivery import DeliveryConfig, DeliveryWorker
 from rostra.config import Settings
 from rostra.storage.database import make_engine
+from rostra.storage.writers import posting_turn
 from rostra.web import admin, auth
 from rostra.web.admin import webhooks as admin_webhooks
 from rostra.web.api import adaptation as site_learning
@@ -77,6 +78,11 @@ def create_app(
     app.state.moderation_engine = (
         moderation_engine if moderation_engine is not None else build_moderation_engine(settings)
     )
+    # Posts on SQLite run one at a time (storage.writers); the accurate tier's inference steps
+    # aside so that it still overlaps with the next post's work.
+    accurate = getattr(app.state.moderation_engine, "accurate", None)
+    if accurate is not None and hasattr(accurate, "around_inference"):
+        accurate.around_inference = posting_turn(app.state.engine).stepped_aside
     app.state.limits = Limits(
         max_comment_chars=settings.max_comment_chars,
         edit_window_seconds=settings.edit_window_seconds,

@@ -8,14 +8,18 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import Engine
 
 from rostra.actions.comments import (
+    Limits,
+    ModerationEngineLike,
     Posted,
     author_view_status,
     delete_own_comment,
     edit_comment,
     post_comment,
+    posting_tier,
     react,
     report_comment,
 )
+from rostra.config import Settings
 from rostra.domain.comments import AuthorKind, CommentStatus
 from rostra.domain.errors import CommentNotFound, InvalidInput, Unauthenticated
 from rostra.domain.identity import Reader
@@ -23,6 +27,7 @@ from rostra.domain.sites import Site
 from rostra.storage.comments import Comment, CommentStore
 from rostra.storage.database import transaction
 from rostra.storage.sites import SiteStore
+from rostra.storage.writers import posting_turn
 from rostra.web.api.threads import json_response
 from rostra.web.auth import ReaderDep, issue_reader_token, reader_for_site
 from rostra.web.deps import (
@@ -101,6 +106,19 @@ def post(
     ``pending`` (held for review), never why. Guests (where allowed) send ``name`` and get a
     ``reader_token`` back."""
     site, reader = _site_and_reader(request, db, site_slug)
+    # On SQLite, posts scored by the n-gram tier (fast, or cascade first) run one at a time
+    # (see storage.writers). Posts that all go through the transformer are left to overlap:
+    # its inference runs on every core at once, which one post at a time would lose.
+    if posting_tier(site, limits) == "accurate":
+        return _post(request, db, engine, limits, settings, body, site, reader)
+    with posting_turn(db).held():
+        return _post(request, db, engine, limits, settings, body, site, reader)
+
+
+def _post(
+    request: Request, db: Engine, engine: ModerationEngineLike, limits: Limits,
+    settings: Settings, body: CommentIn, site: Site, reader: Reader | None,
+) -> Response:
     ip = _client_ip(request)
     limit = settings.rate_limit_posts_per_minute
     if ip:
