@@ -8,7 +8,7 @@ lock on the moment a transaction ends. PostgreSQL has row locks and needs none o
 On SQLite a post is CPU work under the GIL from end to end (the database is in the process),
 so concurrent posts only take turns on the GIL, and taking turns costs: 3.0 ms of CPU per post
 with one client, 3.8 ms with two and 4.5 ms with 32. ``posting_turn`` lets one post run at a
-time instead (3.2-3.3 ms at 2 and 32 clients), stepping aside while native code that releases
+time instead (3.1-3.5 ms at 2 and 32 clients), stepping aside while native code that releases
 the GIL runs (the accurate tier's inference), so that work still overlaps on other cores.
 """
 
