@@ -3,7 +3,11 @@
 A word's toxicity is a logistic blend of (1) a lexicon learned from the CC0 Toxic Spans
 annotations — the smoothed share of a word's occurrences that most raters marked, with the
 share of each span type (insult, threat, identity attack, obscene) — of its neighbours' lexicon
-scores, and (2) the word's share of the fast model's logits. Words at or above the tuned
+scores, and (2) the word's share of the logits of an n-gram model. That model is the fast tier's
+own, or, where ``explainer/`` sits beside ``spans.json``, a sibling with the same features
+trained on the raters' labels alone: the shipped fast tier also learned from the accurate
+tier's scores, which spread toxicity over the words around an insult, and its word shares
+marked spans worse (SemEval test span F1 0.626 against 0.656). Words at or above the tuned
 threshold become spans; neighbouring toxic words separated only by spaces merge into one span.
 ``rostra.moderation.training.train_spans`` fits ``spans.json`` (it lives beside the fast model).
 
@@ -26,7 +30,7 @@ from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import IDENTITY_ATTACK, INSULT, LABELS, OBSCENE, THREAT
 from rostra.moderation.fast import DEFAULT_MODEL_DIR, FastScorer, sigmoid
 
-__all__ = ["SPAN_TYPES", "SpanExplainer", "Span", "word_features", "words_of"]
+__all__ = ["SPAN_TYPES", "SpanExplainer", "Span", "word_features", "word_model_dir", "words_of"]
 
 #: Labels a span type can point at; toxicity and severe_toxicity take every toxic word.
 SPAN_TYPES: tuple[str, ...] = (INSULT, THREAT, IDENTITY_ATTACK, OBSCENE)
@@ -40,6 +44,14 @@ for _c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*":
     _WORD_CHAR[ord(_c)] = True
 _APOSTROPHE = ord("'")
 _N_FEATURES = 9
+#: Folder (beside ``spans.json``) of the explainer's own n-gram model, when it has one.
+EXPLAINER_DIR = "explainer"
+
+
+def word_model_dir(directory: Path) -> Path:
+    """Where the n-gram model whose word shares feed the explainer lives."""
+    own = Path(directory) / EXPLAINER_DIR
+    return own if (own / "weights.npz").is_file() else Path(directory)
 
 
 def words_of(text: str) -> list[tuple[int, int]]:
@@ -125,7 +137,9 @@ class SpanExplainer:
     """Finds the words behind each label; see the module docstring.
 
     ``fast`` shares an already loaded fast tier (the engine passes its own, so the model is in
-    memory once); without it the explainer loads the fast model beside ``spans.json``.
+    memory once); without it the explainer loads the fast model beside ``spans.json``. Where
+    the explainer has a model of its own (``explainer/``, see the module docstring), that one
+    gives the word shares and ``fast`` is not used.
     """
 
     name = "spans"
@@ -160,8 +174,9 @@ class SpanExplainer:
             raise InvalidInput(f"cannot load the span model from {directory}: {exc}") from exc
         if coef.shape != (_N_FEATURES,):
             raise InvalidInput(f"span model in {directory} does not match this version")
-        if self._fast is None:
-            self._fast = FastScorer(model_dir=directory)
+        words_dir = word_model_dir(directory)
+        if words_dir != directory or self._fast is None:
+            self._fast = FastScorer(model_dir=words_dir)
         self._fast.load()
         self._coef = coef
         self._row = {word: i for i, word in enumerate(words, start=1)}

@@ -30,6 +30,7 @@ from rostra.moderation.spans import (
     _align,
     _merge,
     word_features,
+    word_model_dir,
     words_of,
 )
 from rostra.moderation.training.datasets import (
@@ -123,7 +124,8 @@ def train_spans(
     seed: int = 0,
     step: Step | None = None,
 ) -> dict[str, Any]:
-    """Fit ``spans.json`` into ``model_dir`` (which must already hold the fast model).
+    """Fit ``spans.json`` into ``model_dir`` (which must already hold the fast model, and
+    ``explainer/`` where the explainer has an n-gram model of its own).
 
     The threshold and the toxicity gate are chosen on posts that neither the span model nor
     the fast tier learned from: the posts of the classifier's fixed held-out split (a span
@@ -131,8 +133,10 @@ def train_spans(
     fitted on every post outside trial and test with those settings.
     """
     say = step or (lambda _m: None)
-    fast = FastScorer(model_dir=model_dir)
+    fast = FastScorer(model_dir=model_dir)  # the scorer: its toxicity gates the spans
     fast.load()
+    word_model = FastScorer(model_dir=word_model_dir(model_dir))  # word shares: features
+    word_model.load()
     say("span gold words")
     posts = load_span_annotations(Path(data_dir))
     held = [in_holdout(p.text, HOLDOUT["toxic_spans"], "toxic_spans") for p in posts]
@@ -141,7 +145,7 @@ def train_spans(
     for post in posts:
         text, words, labels, types = _gold_words(post)
         rows.append((words, labels, types))
-        f_off, contrib = fast.word_contributions(text)
+        f_off, contrib = word_model.word_contributions(text)
         fast_rows.append(_align(words_of(text), f_off, contrib))
 
     say("span lexicon (without the held-out posts)")
