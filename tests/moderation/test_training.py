@@ -1,6 +1,7 @@
 """Training and evaluation on the tiny fixture data: seconds, never the full model."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,13 @@ from rostra.moderation.training.evaluate import (
     f1_score,
     roc_auc,
 )
-from rostra.moderation.training.train_fast import FastParams, fit_fast
+from rostra.moderation.training.train_fast import (
+    FastParams,
+    distilled_targets,
+    fit_fast,
+    normalise_all,
+    train_fast,
+)
 from rostra.moderation.training.train_spans import span_f1, train_spans
 
 DATA = Path(__file__).parent / "fixtures" / "data"
@@ -47,6 +54,82 @@ def test_training_is_deterministic():
     b = fit_fast(data, TINY, seed=0)
     np.testing.assert_array_equal(a.weights, b.weights)
     np.testing.assert_array_equal(a.calib_a, b.calib_a)
+
+
+def test_distilled_targets_blend_known_labels_and_leave_masked_ones():
+    y = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)
+    mask = np.array([[True, False], [True, True]])
+    teacher = np.array([[0.2, 0.9], [0.6, 0.4]], np.float32)
+    mixed = distilled_targets(y, mask, teacher, 0.5)
+    np.testing.assert_allclose(mixed, [[0.6, 0.0], [0.3, 0.2]], atol=1e-6)
+    assert distilled_targets(y, mask, teacher, 0.0) is y
+    assert distilled_targets(y, mask, None, 0.5) is y
+    with pytest.raises(ValueError, match="shape"):
+        distilled_targets(y, mask, teacher[:1], 0.5)
+
+
+def test_a_teacher_pulls_the_model_towards_its_opinion(tmp_path):
+    """A teacher that contradicts the raters on toxicity turns the model's ranking around."""
+    data = load_training_set(DATA, seed=0)
+    known = data.mask[:, 0] & ((data.y[:, 0] == 0) | (data.y[:, 0] == 1))
+    contrary = data.y.copy()
+    contrary[:, 0] = 1.0 - data.y[:, 0]
+    texts = normalise_all([data.texts[i] for i in np.flatnonzero(known)])
+    gold = data.y[known, 0].astype(int)
+
+    def auc(model, name):
+        save_fast_model(model, tmp_path / name)
+        scorer = FastScorer(model_dir=tmp_path / name)
+        scorer.load()
+        return roc_auc(gold, scorer.logits(texts)[:, 0])
+
+    alone = fit_fast(data, TINY, seed=0)
+    taught = fit_fast(data, replace(TINY, teacher_share=0.9), seed=0, teacher=contrary)
+    assert auc(alone, "alone") > 0.8
+    assert auc(taught, "taught") < 0.5
+    assert taught.meta["params"]["teacher_share"] == 0.9
+    assert alone.meta["params"]["teacher_share"] == 0.0
+
+
+def test_train_fast_scores_its_targets_with_the_accurate_tier(tmp_path):
+    params = replace(TINY, teacher_share=0.5)
+    taught = train_fast(DATA, tmp_path / "fast", seed=0, progress=False, params=params)
+    alone = train_fast(DATA, tmp_path / "alone", seed=0, progress=False, params=TINY)
+    assert taught.meta["params"]["teacher_share"] == 0.5
+    assert not np.array_equal(taught.weights, alone.weights)
+    # The explainer's sibling is the model trained on the gold labels alone.
+    sibling = load_fast_model(tmp_path / "fast" / "explainer")
+    np.testing.assert_array_equal(sibling.weights, load_fast_model(tmp_path / "alone").weights)
+    assert not (tmp_path / "alone" / "explainer").exists()
+    # A build without a teacher removes a sibling left by an earlier one.
+    train_fast(DATA, tmp_path / "fast", seed=0, progress=False, params=TINY)
+    assert not (tmp_path / "fast" / "explainer").exists()
+
+
+def test_the_explainer_takes_word_shares_from_its_own_model(tiny_models, tmp_path):
+    """With explainer/ beside spans.json, the scorer's weights do not change the spans."""
+    from rostra.moderation.spans import SpanExplainer
+
+    data = load_training_set(DATA, seed=0)
+    contrary = data.y.copy()
+    contrary[:, 0] = 1.0 - data.y[:, 0]
+    other = fit_fast(data, replace(TINY, teacher_share=0.9), seed=0, teacher=contrary)
+    spans = (tiny_models / "fast" / "spans.json").read_text()
+    for name in ("with_own", "without"):
+        save_fast_model(other, tmp_path / name)
+        (tmp_path / name / "spans.json").write_text(spans)
+    save_fast_model(load_fast_model(tiny_models / "fast"), tmp_path / "with_own" / "explainer")
+    text = "you stupid idiot, thank you for the article"
+
+    def word_scores(directory):
+        scorer = FastScorer(model_dir=directory)
+        explainer = SpanExplainer(model_dir=directory, fast=scorer)
+        explainer.load()
+        return explainer.word_scores(text)[1]
+
+    reference = word_scores(tiny_models / "fast")
+    np.testing.assert_allclose(word_scores(tmp_path / "with_own"), reference, atol=0.02)
+    assert np.abs(word_scores(tmp_path / "without") - reference).max() > 0.05
 
 
 def test_saved_model_round_trips_within_quantisation(tmp_path):

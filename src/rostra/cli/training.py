@@ -62,6 +62,18 @@ def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bo
     _need_training_extra()
     console = Console(stderr=True)
     try:
+        # The accurate tier first: the fast tier learns from its scores (distillation).
+        if tier in ("accurate", "all"):
+            try:
+                import torch  # noqa: F401
+
+                from rostra.moderation.training.finetune import train_accurate
+            except ImportError as exc:
+                click.echo(
+                    f"the accurate tier needs torch ({exc}): pip install 'rostra[train]'", err=True
+                )
+                raise SystemExit(2) from exc
+            train_accurate(data, out_dir / "accurate", seed=seed, progress=True)
         if tier in ("fast", "all"):
             from rostra.moderation.training.train_fast import train_fast
             from rostra.moderation.training.train_spans import train_spans
@@ -74,17 +86,6 @@ def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bo
                 f" on {config['validation_posts']} held-out posts (trial split"
                 f" {config['trial_f1']:.3f})"
             )
-        if tier in ("accurate", "all"):
-            try:
-                import torch  # noqa: F401
-
-                from rostra.moderation.training.finetune import train_accurate
-            except ImportError as exc:
-                click.echo(
-                    f"the accurate tier needs torch ({exc}): pip install 'rostra[train]'", err=True
-                )
-                raise SystemExit(2) from exc
-            train_accurate(data, out_dir / "accurate", seed=seed, progress=True)
     except RostraError as exc:
         raise click.ClickException(exc.message) from exc
     if no_eval:
