@@ -1,9 +1,12 @@
 """Explanations: the shipped span explainer points at the words that made a comment toxic."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
-from rostra.moderation.fast import FastScorer
+from rostra.moderation.fast import DEFAULT_MODEL_DIR, FastScorer
 from rostra.moderation.normalize import normalize
 from rostra.moderation.scorer import check_explainer
 from rostra.moderation.spans import SpanExplainer, words_of
@@ -103,10 +106,23 @@ def test_a_batch_with_mismatched_labels_is_refused(explainer):
         explainer.explain_many(["a", "b"], [["toxicity"]])
 
 
-def test_the_explainer_shares_a_loaded_fast_tier():
-    fast = FastScorer()
+def test_the_explainer_shares_a_loaded_fast_tier_without_a_model_of_its_own(tmp_path):
+    for name in ("weights.npz", "meta.json", "spans.json"):
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    fast = FastScorer(model_dir=tmp_path)
     fast.load()
-    shared = SpanExplainer(fast=fast)
+    shared = SpanExplainer(model_dir=tmp_path, fast=fast)
     shared.load()
     assert shared._fast is fast
     assert shared.explain(normalize("you idiot").text, ["toxicity"])
+
+
+def test_the_shipped_explainer_reads_word_shares_from_its_own_model():
+    fast = FastScorer()
+    fast.load()
+    explainer = SpanExplainer(fast=fast)
+    explainer.load()
+    assert explainer._fast is not fast
+    assert Path(explainer._fast.model_dir) == DEFAULT_MODEL_DIR / "explainer"
+    spans = explainer.explain(normalize("you idiot").text, ["toxicity"])
+    assert [(s[0], s[1], s[2]) for s in spans] == [("toxicity", 4, 9)]
