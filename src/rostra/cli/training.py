@@ -57,7 +57,10 @@ def _need_training_extra() -> None:
 )
 @click.option("--no-eval", is_flag=True, help="Skip the evaluation table at the end.")
 def train(data_dir: str | None, out_dir: Path, seed: int, tier: str, no_eval: bool) -> None:
-    """Rebuild the moderation models from the labelled data, then print the evaluation table."""
+    """Rebuild the moderation models from the labelled data, then print the evaluation table.
+
+    The fast tier learns in part from the accurate tier's scores (the one in --out, else the
+    shipped one), so --tier all builds the accurate tier first."""
     data = _data_dir(data_dir)
     _need_training_extra()
     console = Console(stderr=True)
