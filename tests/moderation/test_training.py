@@ -68,6 +68,17 @@ def test_distilled_targets_blend_known_labels_and_leave_masked_ones():
         distilled_targets(y, mask, teacher[:1], 0.5)
 
 
+def test_distilled_targets_take_a_label_share_where_one_is_given():
+    y = np.zeros((1, 6), np.float32)
+    mask = np.ones((1, 6), bool)
+    teacher = np.ones((1, 6), np.float32)
+    mixed = distilled_targets(
+        y, mask, teacher, 0.9, ("toxicity", "obscene", "insult"), {"obscene": 0.5}
+    )
+    # toxicity 0.9, severe_toxicity untaught, obscene 0.5, threat untaught, insult 0.9.
+    np.testing.assert_allclose(mixed, [[0.9, 0.0, 0.5, 0.0, 0.9, 0.0]], atol=1e-6)
+
+
 def test_a_teacher_pulls_the_model_towards_its_opinion(tmp_path):
     """A teacher that contradicts the raters on toxicity turns the model's ranking around."""
     data = load_training_set(DATA, seed=0)
