@@ -303,8 +303,8 @@ def test_audit_log_shows_each_decision_with_its_moderator_and_change(server, pag
 
 def test_comment_held_by_the_model_shows_the_models_span(model_server, page):
     # The shipped fast model scores this between the review and reject thresholds of toxicity
-    # and insult (about 0.7 each) and its explainer blames the one word "clown".
-    body = "The minister is a clown."
+    # and insult (about 0.84 and 0.62) and its explainer blames the one word "clown".
+    body = "Honestly, the minister is a clown."
     held = guest_post(model_server, "model", body)
     assert held.status_code == 201 and held.json()["status"] == "pending", held.text
     comment = held.json()
@@ -315,7 +315,7 @@ def test_comment_held_by_the_model_shows_the_models_span(model_server, page):
     mark = card.locator(".text mark.hl.hl-model")
     assert mark.count() == 1
     assert mark.evaluate("m => m.firstChild.textContent") == "clown"
-    assert mark.evaluate("m => m.previousSibling.textContent") == "The minister is a "
+    assert mark.evaluate("m => m.previousSibling.textContent") == "Honestly, the minister is a "
     assert mark.evaluate("m => m.nextSibling.textContent") == "."
     assert sorted(mark.locator(".hl-tag").all_text_contents()) == ["Insult", "Toxicity"]
     assert "Insult" in mark.get_attribute("title") and "Toxicity" in mark.get_attribute("title")
