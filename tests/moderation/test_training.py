@@ -171,6 +171,27 @@ def test_span_training_tunes_its_threshold_on_posts_no_model_learned_from(tiny_m
     assert config["lexicon"]["idiot"][0] > config["lexicon"]["you"][0]
 
 
+def test_span_threshold_is_the_middle_of_a_good_stretch_not_a_lone_peak():
+    from rostra.moderation.training.train_spans import THRESHOLDS, choose_threshold
+
+    f1 = np.full((len(THRESHOLDS), 1), 0.40)
+    f1[10] = 0.60  # a lone spike
+    f1[30:39] = 0.58  # a stretch of nine thresholds a little lower
+    f, threshold, gate = choose_threshold(f1, THRESHOLDS, [0.0])
+    assert (threshold, gate) == (THRESHOLDS[34], 0.0)
+    assert f == pytest.approx(0.58)
+
+
+def test_a_span_gate_must_clearly_beat_no_gate():
+    from rostra.moderation.training.train_spans import THRESHOLDS, choose_threshold
+
+    no_gate = 0.5 - 0.001 * np.abs(np.arange(len(THRESHOLDS)) - 20)  # best at THRESHOLDS[20]
+    slightly = np.column_stack([no_gate, np.roll(no_gate, 5) + 0.002])  # within the margin
+    assert choose_threshold(slightly, THRESHOLDS, [0.0, 0.1])[1:] == (THRESHOLDS[20], 0.0)
+    clearly = np.column_stack([no_gate, np.roll(no_gate, 5) + 0.03])
+    assert choose_threshold(clearly, THRESHOLDS, [0.0, 0.1])[1:] == (THRESHOLDS[25], 0.1)
+
+
 def test_roc_auc_counts_ties_as_half():
     assert roc_auc(np.array([0, 1]), np.array([0.1, 0.9])) == 1.0
     assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5

@@ -8,7 +8,9 @@
    out-of-fold lexicon scores, so the blend does not trust the lexicon more than it deserves.
 4. The threshold and the toxicity gate are chosen on posts neither model learned from: the
    fast tier's fixed held-out posts (with a span model fitted without them) and the SemEval
-   trial split; the shipped span model is then fitted on every post outside trial and test.
+   trial split, by the middle of the best stretch of thresholds rather than its single best
+   point (``choose_threshold``); the shipped span model is then fitted on every post outside
+   trial and test.
 """
 
 from __future__ import annotations
@@ -204,29 +206,73 @@ def _fit_config(
     }
 
 
+#: Thresholds tried for the span model's word scores, and toxicity gates.
+THRESHOLDS = tuple(round(0.04 + 0.01 * k, 2) for k in range(56))
+GATES = (0.0, 0.1, 0.2, 0.3, 0.5)
+#: A threshold is judged by the mean validation F1 of it and its neighbours this many grid
+#: steps to each side: the single best point of a flat surface is a coin toss between
+#: rebuilds (floating-point rounding moves it), the middle of a good stretch is not.
+_WINDOW = 3
+#: A gate (no spans below a toxicity score) must beat no gate by this much to be used; it
+#: makes the spans depend on the scorer, which is rebuilt more often than the span model.
+_GATE_MARGIN = 0.005
+
+
 def _best_threshold(
     explainer: SpanExplainer,
     fast: FastScorer,
     posts: Sequence[tuple[str, Sequence[int]]],
-    thresholds: Sequence[float] | None = None,
-    gates: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5),
+    thresholds: Sequence[float] = THRESHOLDS,
+    gates: Sequence[float] = GATES,
 ) -> tuple[float, float, float]:
-    """(mean span F1, threshold, gate) of the best pair on ``posts`` (text, gold offsets)."""
+    """(mean span F1, threshold, gate) chosen on ``posts`` (text, gold offsets)."""
+    surface = _f1_surface(explainer, fast, posts, thresholds, gates)
+    return choose_threshold(surface, thresholds, gates)
+
+
+def choose_threshold(
+    surface: np.ndarray, thresholds: Sequence[float], gates: Sequence[float]
+) -> tuple[float, float, float]:
+    """(F1, threshold, gate) from mean F1 per (threshold, gate): the gate-free column unless a
+    gate's best smoothed F1 is ``_GATE_MARGIN`` higher, then the threshold whose window of
+    neighbours scores best. The F1 returned is that point's own."""
+    n = len(thresholds)
+    smooth = np.stack(
+        [
+            [surface[max(0, i - _WINDOW) : i + _WINDOW + 1, j].mean() for i in range(n)]
+            for j in range(len(gates))
+        ],
+        axis=1,
+    )
+    column = int(np.argmin(np.abs(np.asarray(gates, dtype=float))))
+    best = int(np.argmax(smooth.max(axis=0)))
+    if smooth[:, best].max() >= smooth[:, column].max() + _GATE_MARGIN:
+        column = best
+    tied = np.flatnonzero(smooth[:, column] >= smooth[:, column].max() - 1e-12)
+    row = int(tied[len(tied) // 2])  # the middle one where several windows score the same
+    return float(surface[row, column]), float(thresholds[row]), float(gates[column])
+
+
+def _f1_surface(
+    explainer: SpanExplainer,
+    fast: FastScorer,
+    posts: Sequence[tuple[str, Sequence[int]]],
+    thresholds: Sequence[float],
+    gates: Sequence[float],
+) -> np.ndarray:
+    """Mean span F1 on ``posts`` for each (threshold, gate)."""
     prepared = [_prepare(explainer, text) for text, _ in posts]
     tox = fast.score([p[0] for p in prepared])[:, LABELS.index("toxicity")]
     golds = [set(g) for _, g in posts]
-    best = (-1.0, 0.5, 0.0)
-    grid = np.arange(0.04, 0.6, 0.01) if thresholds is None else thresholds
-    for threshold in grid:
+    surface = np.zeros((len(thresholds), len(gates)))
+    for i, threshold in enumerate(thresholds):
         marked = [_offsets_at(p, float(threshold)) for p in prepared]
-        for gate in gates:
-            f1 = float(np.mean([
+        for j, gate in enumerate(gates):
+            surface[i, j] = np.mean([
                 span_f1(m if t >= gate else set(), g)
                 for m, t, g in zip(marked, tox, golds, strict=True)
-            ]))
-            if f1 > best[0]:
-                best = (f1, float(threshold), float(gate))
-    return best
+            ])
+    return surface
 
 
 _Prepared = tuple[str, Any, list[tuple[int, int]], np.ndarray]
