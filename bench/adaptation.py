@@ -17,7 +17,8 @@ With ``--ceiling`` it also measures what a site could learn at best from its own
 each representation: 10-fold cross-validation over the whole set (about 90 % of it learned
 from, several times the 400 decisions of the target) for the site model itself, and, where the
 ``onnx`` package is installed (the train extra), for a logistic regression over the accurate
-tier's sentence representation (the mean-pooled last layer that its head reads).
+tier's sentence representation (the mean-pooled last layer that its head reads), with that
+head's own learning curve on the simulation's stream.
 
     python bench/adaptation.py [--data-dir ../shared/data] [--model-dir DIR] [--sets ...]
 
@@ -260,6 +261,18 @@ def run_ceiling(
         penalty = max(_HEAD_PENALTIES, key=lambda c: _inner_auc(vectors[train], gold[train], c))
         head[fold == k] = _head(vectors[train], gold[train], penalty)(vectors[fold == k])
     print(f"  head over the accurate tier's representation AUC {_fmt(roc_auc(gold, head))}")
+    # The same head as a site model would learn it: from the first decisions of the stream
+    # (the simulation's order), scored on the comments not yet seen.
+    order = np.random.default_rng(seed).permutation(len(texts))
+    curve = []
+    for k in CHECKPOINTS[1:]:
+        seen, rest = order[:k], order[k:]
+        if len(rest) == 0 or len(set(gold[seen].tolist())) < 2:
+            continue
+        penalty = max(_HEAD_PENALTIES, key=lambda c: _inner_auc(vectors[seen], gold[seen], c))
+        auc = roc_auc(gold[rest], _head(vectors[seen], gold[seen], penalty)(vectors[rest]))
+        curve.append(f"{k}: {_fmt(auc)}")
+    print(f"  the head learning from the stream, AUC on the unseen after  {', '.join(curve)}")
 
 
 def run_spans(args: argparse.Namespace, params: AdaptParams) -> None:
