@@ -28,6 +28,7 @@ head's own learning curve on the simulation's stream.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -199,7 +200,8 @@ def _sentence_vectors(texts: list[str], model_dir: Path | None) -> np.ndarray | 
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
-    tokenizer.enable_truncation(128)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    tokenizer.enable_truncation(int(config.get("max_length", 128)))  # as the scorer reads
     normalised = [normalize(t, with_offsets=False).text for t in texts]
     ids = [e.ids for e in tokenizer.encode_batch(normalised)]
     rows = []
@@ -219,6 +221,12 @@ def _head(x: np.ndarray, y: np.ndarray, c: float) -> Any:
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     fitted = LogisticRegression(C=c, max_iter=3000).fit((x - mean) / scale, y)
     return lambda z: fitted.decision_function((z - mean) / scale)
+
+
+def _chosen_head(x: np.ndarray, y: np.ndarray) -> Any:
+    """:func:`_head` with its penalty chosen by an inner cross-validation of ``x`` alone."""
+    penalty = max(_HEAD_PENALTIES, key=lambda c: _inner_auc(x, y, c))
+    return _head(x, y, penalty)
 
 
 def _inner_auc(x: np.ndarray, y: np.ndarray, c: float) -> float:
@@ -256,10 +264,8 @@ def run_ceiling(
         return
     head = np.zeros(len(texts))
     for k in range(10):
-        train = np.flatnonzero(fold != k)
-        # The penalty is chosen by an inner cross-validation of the training folds only.
-        penalty = max(_HEAD_PENALTIES, key=lambda c: _inner_auc(vectors[train], gold[train], c))
-        head[fold == k] = _head(vectors[train], gold[train], penalty)(vectors[fold == k])
+        train = np.flatnonzero(fold != k)  # the penalty is chosen on the training folds only
+        head[fold == k] = _chosen_head(vectors[train], gold[train])(vectors[fold == k])
     print(f"  head over the accurate tier's representation AUC {_fmt(roc_auc(gold, head))}")
     # The same head as a site model would learn it: from the first decisions of the stream
     # (the simulation's order), scored on the comments not yet seen.
@@ -269,8 +275,7 @@ def run_ceiling(
         seen, rest = order[:k], order[k:]
         if len(rest) == 0 or len(set(gold[seen].tolist())) < 2:
             continue
-        penalty = max(_HEAD_PENALTIES, key=lambda c: _inner_auc(vectors[seen], gold[seen], c))
-        auc = roc_auc(gold[rest], _head(vectors[seen], gold[seen], penalty)(vectors[rest]))
+        auc = roc_auc(gold[rest], _chosen_head(vectors[seen], gold[seen])(vectors[rest]))
         curve.append(f"{k}: {_fmt(auc)}")
     print(f"  the head learning from the stream, AUC on the unseen after  {', '.join(curve)}")
 
