@@ -101,6 +101,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
     """An Engine on a fresh database (SQLite file or the session's PostgreSQL database)."""
+    from rostra.actions.adaptation import forget_loaded_models
+
+    # Site models are cached per process by row id (a server has one database); each test's
+    # fresh database numbers its rows from 1 again.
+    forget_loaded_models()
     engine = make_engine(database_url)
     yield engine
     engine.dispose()

@@ -3,6 +3,7 @@
 The engine is real: a tiny fast-tier model trained from the fixture data in a second or two.
 """
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,10 +26,11 @@ from rostra.actions.moderation import moderate
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput, NotAllowed, NotFound
 from rostra.domain.labels import LABELS
-from rostra.domain.moderation import Decision, ModerationAction, ModerationResult
-from rostra.moderation.adaptation import AdaptParams, fit_site_model
+from rostra.domain.moderation import AuthorContext, Decision, ModerationAction, ModerationResult
+from rostra.moderation.adaptation import AdaptParams, SiteModel, fit_site_model
 from rostra.moderation.engine import ModerationEngine
 from rostra.moderation.fast import FastScorer, save_fast_model
+from rostra.moderation.policy import Policy
 from rostra.moderation.training.datasets import load_training_set
 from rostra.moderation.training.train_fast import FastParams, fit_fast
 from rostra.storage.database import transaction
@@ -339,3 +341,82 @@ def test_an_edit_is_judged_by_the_sites_active_model_too(db, engine):
     with db.connect() as conn:
         rows = ReviewStore.signals(conn, [fine.id])[fine.id]
     assert len(rows) == 2 and not any(r["shadow"] for r in rows)
+
+
+# -- the accurate tier's sentence representation ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine_with_sentences(engine):
+    """The tiny fast tier plus the shipped accurate tier, whose representation site models read."""
+    from rostra.moderation.accurate import AccurateScorer
+
+    built = ModerationEngine(fast=engine.fast, accurate=AccurateScorer(threads=1))
+    built.load()
+    return built
+
+
+class RebuiltAccurate(ModerationEngine):
+    """The same engine after the accurate tier was rebuilt: another representation."""
+
+    @property
+    def embedding_version(self):
+        return "minilm-l6-int8-rebuilt"
+
+
+def test_site_models_learn_from_the_accurate_tiers_representation(db, engine_with_sentences):
+    site = make_site(db)
+    maria, alice = make_staff(db, site), make_reader(db, site)
+    _teach(db, engine_with_sentences, site, maria, alice)
+    report = adapt_site(db, engine_with_sentences, site=site, seed=0)
+    assert report.comparison.promotable, report.comparison.refusals()
+    with db.connect() as conn:
+        stored = SiteModelStore.with_status(conn, site.id, ModelStatus.SHADOW)
+    model = SiteModel.from_bytes(stored.artifact)
+    assert model.embedding == engine_with_sentences.embedding_version
+    # Fitted as adapt_site fits it, with the representation: the same bytes.
+    assert _refit(db, engine_with_sentences, site).to_bytes() == stored.artifact
+    promote(db, site=site, now=NOW)
+    after = _post(db, engine_with_sentences, site, alice, "such a carrot take", minutes=500)
+    assert after.status is CommentStatus.PENDING
+
+
+def _refit(db, engine, site):
+    from rostra.actions.adaptation import _base_probs, _examples, sentence_vectors
+
+    with db.connect() as conn:
+        stored = ExampleStore.for_site(conn, site.id)
+    base, _ = _base_probs(engine, [s.text for s in stored], Policy.from_dict(site.policy))
+    return fit_site_model(_examples(stored, base), seed=0, vectors=sentence_vectors(engine))
+
+
+def test_a_model_of_another_representation_is_passed_over_until_retrained(
+    db, engine_with_sentences, caplog
+):
+    site = make_site(db)
+    maria, alice = make_staff(db, site), make_reader(db, site)
+    _teach(db, engine_with_sentences, site, maria, alice)
+    adapt_site(db, engine_with_sentences, site=site, seed=0)
+    promote(db, site=site, now=NOW)
+    rebuilt = RebuiltAccurate(fast=engine_with_sentences.fast,
+                              accurate=engine_with_sentences.accurate)
+    rebuilt.load()
+    # The active model cannot read the new representation: the base engine decides, as for a
+    # site without a model, and the log says why.
+    bob = make_reader(db, site, "bob")
+    adapted = _post(db, engine_with_sentences, site, bob, "such a carrot take", minutes=600)
+    with caplog.at_level(logging.WARNING, logger="rostra.actions.adaptation"):
+        plain = _post(db, rebuilt, site, bob, "such a carrot take", minutes=601)
+    assert "reads the sentence representation of minilm-l6-int8-" in caplog.text
+    base = rebuilt.moderate(["such a carrot take"], policy=Policy.from_dict(site.policy),
+                            contexts=[AuthorContext()])[0]
+    with db.connect() as conn:
+        found = ReviewStore.signals(conn, [adapted.id, plain.id])
+    assert found[plain.id][0]["scores"] == pytest.approx(base.scores, abs=1e-4)
+    assert found[adapted.id][0]["scores"]["toxicity"] > base.scores["toxicity"] + 0.1
+    # The next adaptation compares against the base engine and learns the new representation.
+    report = adapt_site(db, rebuilt, site=site, seed=0)
+    assert report.comparison.active is None
+    with db.connect() as conn:
+        newest = SiteModelStore.with_status(conn, site.id, ModelStatus.SHADOW)
+    assert SiteModel.from_bytes(newest.artifact).embedding == "minilm-l6-int8-rebuilt"

@@ -11,6 +11,7 @@ from rostra.domain.moderation import Decision, ModerationResult, Reason
 from rostra.moderation.adaptation import (
     AdaptParams,
     Example,
+    SentenceVectors,
     SiteModel,
     adapt_result,
     benign_identity_texts,
@@ -152,3 +153,121 @@ def test_site_result_is_decided_again_by_the_policy():
     assert adapted.scores["toxicity"] > 0.5
     assert adapted.decision is not Decision.APPROVE
     assert any(r.source == "spam" for r in adapted.reasons)  # other evidence is kept
+
+
+# -- the sentence representation --------------------------------------------------------------
+
+VERSION = "sentences-v1"
+
+
+def _made_up(n, seed):
+    """Texts that share no word and hardly a character n-gram: what tells them apart is only
+    in their (test) sentence vectors."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return ["".join(rng.choice(letters, 12)) + " " + "".join(rng.choice(letters, 12))
+            for _ in range(n)]
+
+
+class Sentences:
+    """A stand-in sentence representation: rude texts point one way, the others another,
+    plus noise; counts how many texts it embedded."""
+
+    def __init__(self, rude):
+        self.rude = set(rude)
+        self.embedded = 0
+
+    def __call__(self, texts):
+        self.embedded += len(texts)
+        out = np.zeros((len(texts), 8))
+        for i, t in enumerate(texts):
+            rng = np.random.default_rng(sum(map(ord, t)))
+            out[i] = rng.normal(0.0, 0.3, 8)
+            out[i, 0 if t in self.rude else 1] += 1.0
+        return out
+
+
+def _vector_examples():
+    rude, fine = _made_up(40, 1), _made_up(40, 2)
+    examples = [Example(t, example_targets("reject", None), BASE, order=i)
+                for i, t in enumerate(rude[:30])]
+    examples += [Example(t, example_targets("approve", None), BASE, order=100 + i)
+                 for i, t in enumerate(fine[:30])]
+    held = rude[30:] + fine[30:]
+    y = np.array([1] * 10 + [0] * 10)
+    return examples, held, y, SentenceVectors(VERSION, Sentences(rude))
+
+
+def _auc(y, s):
+    pos, neg = s[y == 1], s[y == 0]
+    return float(np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in neg]))
+
+
+def test_site_model_learns_from_the_sentence_representation():
+    examples, held, y, vectors = _vector_examples()
+    with_vectors = fit_site_model(examples, vectors=vectors)
+    without = fit_site_model(examples)
+    base = np.array([BASE] * len(held))
+    assert with_vectors.embedding == VERSION and without.embedding is None
+    assert _auc(y, with_vectors.predict(held, base, vectors)[:, 0]) >= 0.95
+    assert _auc(y, without.predict(held, base)[:, 0]) < 0.75
+
+
+def test_a_model_that_read_vectors_needs_the_same_ones_to_score():
+    examples, held, _y, vectors = _vector_examples()
+    model = fit_site_model(examples, vectors=vectors)
+    base = np.array([BASE] * len(held))
+    other = SentenceVectors("sentences-v2", vectors.embed)
+    assert model.readable_with(vectors) and not model.readable_with(other)
+    assert not model.readable_with(None)
+    for wrong in (None, other):
+        with pytest.raises(InvalidInput, match="sentence representation of sentences-v1"):
+            model.predict(held, base, wrong)
+    # A model without vectors ignores any it is given.
+    plain = fit_site_model(examples)
+    assert np.array_equal(plain.predict(held, base, vectors), plain.predict(held, base))
+
+
+def test_vector_model_is_stored_and_refitted_exactly():
+    examples, held, _y, vectors = _vector_examples()
+    model = fit_site_model(examples, seed=3, vectors=vectors)
+    again = fit_site_model(examples, seed=3, vectors=vectors)
+    assert model.to_bytes() == again.to_bytes()
+    stored = SiteModel.from_bytes(model.to_bytes())
+    base = np.array([BASE] * len(held))
+    assert stored.embedding == VERSION
+    assert np.array_equal(stored.predict(held, base, vectors), model.predict(held, base, vectors))
+
+
+def test_vector_scale_zero_leaves_the_representation_out():
+    examples, _held, _y, vectors = _vector_examples()
+    model = fit_site_model(examples, AdaptParams(vector_scale=0.0), vectors=vectors)
+    assert model.embedding is None and model.readable_with(None)
+
+
+def test_memoized_vectors_embed_each_text_once():
+    sentences = Sentences({"a"})
+    vectors = SentenceVectors(VERSION, sentences).memoized()
+    first = vectors.embed(["a", "b", "a"])
+    second = vectors.embed(["b", "c"])
+    assert sentences.embedded == 3  # a, b, then c
+    assert np.array_equal(first[0], first[2]) and np.array_equal(first[1], second[0])
+    assert vectors.embed([]).shape[0] == 0
+
+
+def test_comparison_and_live_result_use_the_vectors():
+    examples, held, _y, vectors = _vector_examples()
+    # The most recent decisions (held out by time) must contain both kinds for a comparison.
+    examples = [Example(e.text, e.targets, e.base, order=float(i % 30) + (0.5 if i >= 30 else 0))
+                for i, e in enumerate(examples)]
+    identity = benign_identity_texts()[:20]
+    result = compare(examples, None, policy=Policy.default(),
+                     identity_base=np.array([BASE] * len(identity)), identity_texts=identity,
+                     vectors=SentenceVectors(VERSION, Sentences(set())))
+    assert result.test_rows > 0 and result.candidate.auc is not None
+    model = fit_site_model(examples, vectors=vectors)
+    scored = ModerationResult({label: 0.1 for label in LABELS}, Decision.APPROVE, (), {}, "fast")
+    rude = adapt_result(model, examples[0].text, scored, Policy.default(), vectors)
+    assert rude.scores["toxicity"] > 0.5 and rude.decision is not Decision.APPROVE
+    with pytest.raises(InvalidInput):
+        adapt_result(model, examples[0].text, scored, Policy.default())

@@ -14,10 +14,15 @@ and rolled back, and new comments are scored with the site's models.
   shadow versions before and after, and the reason.
 * ``site_scoring``/``record_shadow`` run in ``post_comment``: the active model's scores decide;
   a shadow model's result is stored as a ``shadow`` signal and never changes a status.
+* Where the engine has the accurate tier's sentence representation (``sentence_vectors``), site
+  models learn from it too; a model that read another model's representation (the accurate
+  tier was rebuilt since) cannot score and is passed over, with a warning, until the next
+  adaptation.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,6 +42,7 @@ from rostra.moderation.adaptation import (
     AdaptParams,
     Comparison,
     Example,
+    SentenceVectors,
     SiteModel,
     adapt_result,
     benign_identity_texts,
@@ -60,6 +66,8 @@ LEARNED_ACTIONS = {
     ModerationAction.REJECT: "reject",
     ModerationAction.SPAM: "spam",
 }
+log = logging.getLogger(__name__)
+
 MAX_SPANS = 200
 _CACHE_SIZE = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -172,6 +180,16 @@ def _examples(
     ]
 
 
+def sentence_vectors(engine: ModerationEngineLike) -> SentenceVectors | None:
+    """The engine's sentence representation for site models, or None where it has none (no
+    accurate tier, or an engine without ``embed``)."""
+    version = getattr(engine, "embedding_version", None)
+    embed = getattr(engine, "embed", None)
+    if version is None or not callable(embed):
+        return None
+    return SentenceVectors(str(version), embed)
+
+
 @dataclass(frozen=True)
 class AdaptReport:
     version: int
@@ -209,14 +227,18 @@ def adapt_site(
     examples = _examples(stored, base)
     identity = benign_identity_texts()
     identity_base, _ = _base_probs(engine, identity, policy)
+    vectors = sentence_vectors(engine)
+    vectors = None if vectors is None else vectors.memoized()
     active = None if active_row is None else SiteModel.from_bytes(active_row.artifact)
+    if active is not None and not active.readable_with(vectors):
+        active = None  # it cannot score on this engine: the site runs the base engine now
     comparison = compare(
         examples, active, policy=policy, identity_base=identity_base, identity_texts=identity,
-        base_spans=spans, params=params, seed=seed,
+        base_spans=spans, params=params, seed=seed, vectors=vectors,
     )
     # The stored model learns from every decision, the most recent included; the comparison
     # above measured the same method trained without them.
-    model = fit_site_model(examples, params, seed=seed)
+    model = fit_site_model(examples, params, seed=seed, vectors=vectors)
     metrics = comparison.to_dict()
     metrics["against"] = None if active_row is None else active_row.version
     with transaction(db) as conn:
@@ -463,6 +485,12 @@ def _load(conn: Connection, model_id: int) -> SiteModel:
     return model
 
 
+def forget_loaded_models() -> None:
+    """Empty this process's cache of site models (for a process that switches databases)."""
+    with _lock:
+        _models.clear()
+
+
 # Asked on every post: built once, the site id goes in as a parameter.
 _LIVE_MODELS = select(site_models.c.id, site_models.c.version, site_models.c.status).where(
     site_models.c.site_id == bindparam("b_site"),
@@ -478,17 +506,31 @@ class ShadowScore:
 
 
 def site_scoring(
-    conn: Connection, site: Site, body: str, result: ModerationResult
+    conn: Connection,
+    site: Site,
+    body: str,
+    result: ModerationResult,
+    vectors: SentenceVectors | None = None,
 ) -> tuple[ModerationResult, ShadowScore | None]:
     """The result that decides (the active site model's, or the engine's as given) and the
-    shadow model's result to record, if the site has one."""
+    shadow model's result to record, if the site has one. ``vectors``: the engine's sentence
+    representation (:func:`sentence_vectors`), computed at most once for ``body``."""
     rows = conn.execute(_LIVE_MODELS, {"b_site": site.id}).all()
     if not rows:
         return result, None
     policy = Policy.from_dict(site.policy)
+    vectors = None if vectors is None else vectors.memoized()
     live, shadow = result, None
     for row in sorted(rows, key=lambda r: r.version):
-        adapted = adapt_result(_load(conn, row.id), body, result, policy)
+        model = _load(conn, row.id)
+        if not model.readable_with(vectors):
+            log.warning(
+                "site %s: model v%d reads the sentence representation of %s, which this engine "
+                "does not have; scored without it (run `rostra adapt` to train a new one)",
+                site.slug, row.version, model.embedding,
+            )
+            continue
+        adapted = adapt_result(model, body, result, policy, vectors)
         if row.status == ModelStatus.ACTIVE.value:
             live = adapted
         else:
