@@ -1,7 +1,9 @@
 """Per-site adaptation, simulated: how fast a site model learns from its moderators.
 
 A site receives the comments of one evaluation set in a fixed random order. Each comment is
-scored by the current model (base fast tier, or base + site correction); a simulated moderator
+scored by the current model (base fast tier, or base + site correction; the site model reads
+the accurate tier's sentence representation as well as n-grams, as on a server that has the
+accurate tier, unless ``--no-vectors``); a simulated moderator
 decides every comment the model holds and a random sample (``--sample``) of the others,
 according to the gold label. The site model is re-adapted every ``--every`` decisions. After
 0, 100, 200, 400 and 800 decisions the script prints ROC-AUC and agreement (the policy's
@@ -15,10 +17,10 @@ posts (news comments) and reports span F1 on the marks not yet seen.
 
 With ``--ceiling`` it also measures what a site could learn at best from its own labels with
 each representation: 10-fold cross-validation over the whole set (about 90 % of it learned
-from, several times the 400 decisions of the target) for the site model itself, and, where the
-``onnx`` package is installed (the train extra), for a logistic regression over the accurate
-tier's sentence representation (the mean-pooled last layer that its head reads), with that
-head's own learning curve on the simulation's stream.
+from, several times the 400 decisions of the target) for the site model itself and for a
+logistic regression over the accurate tier's sentence representation alone (the mean-pooled
+last layer that its head reads), with that head's own learning curve on the simulation's
+stream.
 
     python bench/adaptation.py [--data-dir ../shared/data] [--model-dir DIR] [--sets ...]
 
@@ -28,7 +30,6 @@ head's own learning curve on the simulation's stream.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,6 +43,7 @@ from rostra.moderation.adaptation import (
     TOX,
     AdaptParams,
     Example,
+    SentenceVectors,
     SiteModel,
     benign_identity_texts,
     compare,
@@ -80,6 +82,7 @@ def simulate(
     sample: float,
     every: int,
     identity_base: np.ndarray,
+    vectors: SentenceVectors | None = None,
 ) -> list[tuple[Any, ...]]:
     """Rows (decisions, unseen, AUC of base / newest / promoted model, agreement of the same
     three, seconds of the last adaptation). The promoted model is what the site runs: a new
@@ -130,12 +133,12 @@ def simulate(
             started = time.perf_counter()
             comparison = compare(
                 decided, active, policy=policy, identity_base=identity_base,
-                identity_texts=identity, params=params, seed=seed,
+                identity_texts=identity, params=params, seed=seed, vectors=vectors,
             )
-            model = fit_site_model(decided, params, seed=seed)
+            model = fit_site_model(decided, params, seed=seed, vectors=vectors)
             fit_seconds = time.perf_counter() - started
             rest = order[position + 1 :]
-            probs[rest] = model.predict([texts[k] for k in rest], base[rest])
+            probs[rest] = model.predict([texts[k] for k in rest], base[rest], vectors)
             if comparison.promotable:
                 active = model
                 live[rest] = probs[rest]
@@ -157,12 +160,14 @@ def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptPa
         texts, gold = [texts[k] for k in keep], gold[keep]
     base = _base_probs(scorer, texts)
     identity_base = _base_probs(scorer, benign_identity_texts())
+    vectors = None if args.no_vectors else _sentence_vectors(args.model_dir)
     rows = simulate(
         texts, gold, base, params=params, policy=Policy.default(), seed=args.seed,
-        sample=args.sample, every=args.every, identity_base=identity_base,
+        sample=args.sample, every=args.every, identity_base=identity_base, vectors=vectors,
     )
+    reads = "n-grams" if vectors is None else "n-grams and the accurate tier's sentence vectors"
     print(f"\n{name}: {len(texts)} comments, {gold.mean():.1%} toxic; sample={args.sample}, "
-          f"re-adapt every {args.every} decisions, seed {args.seed}")
+          f"re-adapt every {args.every} decisions, seed {args.seed}; site model reads {reads}")
     print(" decisions  unseen | AUC: base  newest  promoted | agreement: base  newest  promoted"
           " | fit s")
     for d, unseen, ab, an, ap, gb, gn, gp, secs in rows:
@@ -171,44 +176,25 @@ def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptPa
     if len(rows) < len(CHECKPOINTS):
         print(f" (the stream ended after {rows[-1][0] if rows else 0} decisions)")
     if args.ceiling:
-        run_ceiling(name, texts, gold, base, params, args)
+        run_ceiling(name, texts, gold, base, params, args, vectors)
 
 
 def _folds(n: int, k: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n) % k
 
 
-def _sentence_vectors(texts: list[str], model_dir: Path | None) -> np.ndarray | None:
-    """The accurate tier's mean-pooled last hidden layer, or None without ``onnx``."""
+def _sentence_vectors(model_dir: Path | None) -> SentenceVectors | None:
+    """The accurate tier's sentence representation, as a server with that tier gives it to
+    site models (``ModerationEngine.embed``); None where the model has none."""
+    from rostra.moderation.engine import ModerationEngine
+
     try:
-        import onnx
-    except ImportError:
+        engine = ModerationEngine.from_model_dir(model_dir, tiers=("accurate",))
+    except Exception as exc:  # noqa: BLE001 - go on without, saying why
+        print(f" (no sentence representation: {exc})")
         return None
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    from rostra.moderation.accurate import DEFAULT_MODEL_DIR, _pad
-
-    folder = DEFAULT_MODEL_DIR
-    if model_dir is not None and (model_dir / "accurate" / "model.onnx").is_file():
-        folder = model_dir / "accurate"
-    graph = onnx.load(str(folder / "model.onnx"))
-    gemm = [n for n in graph.graph.node if n.output[0] == graph.graph.output[0].name]
-    pooled = gemm[0].input[0]  # the head's input: mean pooling over the real tokens
-    output = onnx.helper.make_tensor_value_info(pooled, onnx.TensorProto.FLOAT, None)
-    graph.graph.output.append(output)
-    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_padding()
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    tokenizer.enable_truncation(int(config.get("max_length", 128)))  # as the scorer reads
-    normalised = [normalize(t, with_offsets=False).text for t in texts]
-    ids = [e.ids for e in tokenizer.encode_batch(normalised)]
-    rows = []
-    for start in range(0, len(ids), 32):
-        input_ids, mask = _pad(ids[start : start + 32])
-        rows.append(session.run([pooled], {"input_ids": input_ids, "attention_mask": mask})[0])
-    return np.vstack(rows)
+    version = engine.embedding_version
+    return None if version is None else SentenceVectors(version, engine.embed).memoized()
 
 
 _HEAD_PENALTIES = (0.0003, 0.001, 0.003, 0.01, 0.03)
@@ -239,7 +225,7 @@ def _inner_auc(x: np.ndarray, y: np.ndarray, c: float) -> float:
 
 def run_ceiling(
     name: str, texts: list[str], gold: np.ndarray, base: np.ndarray, params: AdaptParams,
-    args: argparse.Namespace,
+    args: argparse.Namespace, vectors: SentenceVectors | None,
 ) -> None:
     """Cross-validated AUC of what the site could learn from (nearly) all of its labels."""
     seed = args.seed
@@ -253,19 +239,20 @@ def run_ceiling(
                     tuple(base[i]))
             for i in train
         ]
-        model = fit_site_model(examples, params, seed=seed)
-        site[test] = model.predict([texts[i] for i in test], base[test])[:, TOX]
+        model = fit_site_model(examples, params, seed=seed, vectors=vectors)
+        site[test] = model.predict([texts[i] for i in test], base[test], vectors)[:, TOX]
     print(f"\n{name} ceiling (10-fold cross-validation, {int(len(texts) * 0.9)} labels per fit):")
     print(f"  base tier                                    AUC {_fmt(roc_auc(gold, base[:, TOX]))}")
-    print(f"  site model (n-gram correction of the base)   AUC {_fmt(roc_auc(gold, site))}")
-    vectors = _sentence_vectors(texts, args.model_dir)
+    print(f"  site model (correction of the base)          AUC {_fmt(roc_auc(gold, site))}")
     if vectors is None:
-        print("  accurate tier's sentence representation: needs the onnx package (train extra)")
+        vectors = _sentence_vectors(args.model_dir)
+    if vectors is None:
         return
+    embedded = np.asarray(vectors.embed(texts))
     head = np.zeros(len(texts))
     for k in range(10):
         train = np.flatnonzero(fold != k)  # the penalty is chosen on the training folds only
-        head[fold == k] = _chosen_head(vectors[train], gold[train])(vectors[fold == k])
+        head[fold == k] = _chosen_head(embedded[train], gold[train])(embedded[fold == k])
     print(f"  head over the accurate tier's representation AUC {_fmt(roc_auc(gold, head))}")
     # The same head as a site model would learn it: from the first decisions of the stream
     # (the simulation's order), scored on the comments not yet seen.
@@ -275,7 +262,7 @@ def run_ceiling(
         seen, rest = order[:k], order[k:]
         if len(rest) == 0 or len(set(gold[seen].tolist())) < 2:
             continue
-        auc = roc_auc(gold[rest], _chosen_head(vectors[seen], gold[seen])(vectors[rest]))
+        auc = roc_auc(gold[rest], _chosen_head(embedded[seen], gold[seen])(embedded[rest]))
         curve.append(f"{k}: {_fmt(auc)}")
     print(f"  the head learning from the stream, AUC on the unseen after  {', '.join(curve)}")
 
@@ -351,6 +338,9 @@ def main() -> int:
     parser.add_argument("--ceiling", action="store_true",
                         help="also cross-validate over each whole set: the most a site could "
                         "learn from its own labels")
+    parser.add_argument("--no-vectors", action="store_true",
+                        help="site models read n-grams only, as on a server without the "
+                        "accurate tier")
     parser.add_argument("--tier", choices=["fast", "accurate"], default="fast",
                         help="base tier whose scores the site model corrects")
     args = parser.parse_args()
