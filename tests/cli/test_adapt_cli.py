@@ -91,3 +91,39 @@ def test_the_schedule_command_reports_each_site_and_refuses_bad_counts(rostra, d
     assert rostra("adapt", "due", "--every", "0").exit_code == 2
     missing = rostra("adapt", "due", "--site", "nowhere")
     assert missing.exit_code == 1 and "Error" in missing.output
+
+
+def test_adapt_trains_on_the_engine_the_server_runs(rostra, db):
+    """Both tiers, as `rostra serve` loads them: the site model reads the accurate tier's
+    sentence representation too, and says so."""
+    from datetime import timedelta
+
+    from tests.factories import make_reader, make_staff
+
+    from rostra.actions.comments import post_comment
+    from rostra.actions.moderation import moderate
+    from rostra.domain.moderation import ModerationAction
+    from rostra.moderation.engine import ModerationEngine
+
+    engine = ModerationEngine.from_model_dir()
+    site = make_site(db, "news")
+    maria, alice = make_staff(db, site), make_reader(db, site)
+    rude = ["carrot heads like you ruin this", "typical carrot nonsense", "carrot brained take"]
+    fine = ["the vote is on monday", "thanks for covering the council", "good piece on transit"]
+    for k in range(8):
+        for text, action in [(t, ModerationAction.REJECT) for t in rude] + [
+            (t, ModerationAction.APPROVE) for t in fine
+        ]:
+            when = NOW + timedelta(minutes=k)
+            comment = post_comment(db, engine, site=site, author_id=alice.author_id,
+                                   body=f"{text} {k}", url="https://news.example/a",
+                                   title="A", now=when).comment
+            moderate(db, site=site, staff=maria, comment_id=comment.id, action=action,
+                     version=comment.version, now=when)
+    result = rostra("adapt", "--site", "news")
+    assert result.exit_code == 0, result.output
+    assert "model v1 trained on 48 decisions" in result.output
+    assert "the accurate tier's reading of it (minilm-l6-int8-" in " ".join(result.output.split())
+    with db.connect() as conn:
+        stored = SiteModelStore.with_status(conn, site.id, ModelStatus.SHADOW)
+    assert stored.metrics["embedding"] == engine.embedding_version

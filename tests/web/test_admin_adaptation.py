@@ -259,6 +259,19 @@ def test_the_learning_status_is_on_the_settings_page_without_script(ws, ada):
     assert (status["decisions"], status["active_version"], status["shadow_version"]) == (10, 1, 2)
 
 
+def test_the_panel_says_when_a_model_reads_the_sentence_representation(ws, ada):
+    with transaction(ws.db) as conn:
+        SiteModelStore.add(
+            conn, site_id=ws.site.id, artifact=b"", examples=10, now=NOW,
+            metrics={"promotable": True, "refusals": [], "against": None,
+                     "embedding": "minilm-l6-int8-0123"},
+        )
+    assert text_of(panel(ada.get(SETTINGS).text), "muted adapt-newest") == (
+        "Newest model: v1 (shadow), trained on 10 decisions, reading each comment's words and "
+        "the accurate tier's sentence representation."
+    )
+
+
 def test_admin_trains_promotes_and_rolls_back_by_plain_form_posts(ws, ada):
     teach(ws)
     trained = said(ada, "train")

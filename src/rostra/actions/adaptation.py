@@ -241,6 +241,7 @@ def adapt_site(
     model = fit_site_model(examples, params, seed=seed, vectors=vectors)
     metrics = comparison.to_dict()
     metrics["against"] = None if active_row is None else active_row.version
+    metrics["embedding"] = model.embedding  # whose sentence representation it reads, if any
     with transaction(db) as conn:
         before = _live_versions(conn, site.id)
         row = SiteModelStore.add(

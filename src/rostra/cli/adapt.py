@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rostra.actions import adaptation
 from rostra.cli import main
-from rostra.cli.archive import _database, _load_engine, _settings, _site
+from rostra.cli.archive import _database, _settings, _site
 from rostra.cli.context import friendly
 from rostra.storage.sites import SiteStore
 
@@ -61,7 +61,7 @@ def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
     if not site_slug:
         raise click.UsageError("name the site: rostra adapt --site SLUG")
     settings = _settings()
-    engine = _load_engine(settings)
+    engine = _serving_engine(settings)
     with _database(settings) as db:
         site = _site(db, site_slug)
         report = adaptation.adapt_site(db, engine, site=site, seed=seed)
@@ -70,10 +70,30 @@ def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
     stored = next(m for m in status["models"] if m["version"] == report.version)
     out.print(comparison_table(stored["metrics"]))
     out.print(f"model v{report.version} trained on {report.examples} decisions, now in shadow.")
+    out.print(f"It reads {reads(stored['metrics'])}.")
     if report.comparison.promotable:
         out.print(f"It beats the current model: `rostra adapt promote --site {site_slug}`.")
     else:
         out.print("Not promotable: " + "; ".join(report.comparison.refusals()))
+
+
+def reads(metrics: dict[str, Any]) -> str:
+    """What a site model learned from, in words (its stored metrics say)."""
+    words = "the words and characters of each comment"
+    embedding = metrics.get("embedding")
+    return f"{words} and the accurate tier's reading of it ({embedding})" if embedding else words
+
+
+def _serving_engine(settings: Any) -> Any:
+    """The engine as the server runs it (both tiers): a site model corrects the scores posts
+    get and reads the accurate tier's sentence representation where the server has it."""
+    from rostra.domain.errors import RostraError
+    from rostra.moderation.engine import ModerationEngine
+
+    try:
+        return ModerationEngine.from_model_dir(settings.model_dir)
+    except RostraError as exc:
+        raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
 
 
 @adapt.command("status")
@@ -180,5 +200,5 @@ class _LazyEngine:
 
     def __getattr__(self, name: str) -> Any:
         if self._engine is None:
-            self._engine = _load_engine(self._settings)
+            self._engine = _serving_engine(self._settings)
         return getattr(self._engine, name)
