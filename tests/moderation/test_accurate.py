@@ -219,3 +219,34 @@ def test_a_model_without_the_representation_still_scores(tmp_path: Path) -> None
 def test_embed_before_load_raises() -> None:
     with pytest.raises(ScorerNotLoaded):
         AccurateScorer().embed(["hello"])
+
+
+class _CountingSession:
+    def __init__(self, session: object) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args: object, **kwargs: object) -> object:
+        self.runs += 1
+        return self.session.run(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.session, name)
+
+
+def test_a_text_just_scored_is_embedded_without_running_the_model_again() -> None:
+    texts = [normalize(t, with_offsets=False).text for t in TOXIC[:2]]
+    fresh = AccurateScorer(threads=1)
+    fresh.load()
+    expected = fresh.embed(texts)  # computed, nothing scored before
+    scorer = AccurateScorer(threads=1)
+    scorer.load()
+    counting = _CountingSession(scorer._session)
+    scorer._session = counting
+    scorer.score(texts)
+    assert counting.runs == 1
+    np.testing.assert_array_equal(scorer.embed(texts), expected)
+    assert counting.runs == 1  # both vectors came from the scoring run
+    other = normalize(BENIGN[0], with_offsets=False).text
+    both = scorer.embed([texts[0], other])
+    assert counting.runs == 2  # only the text it had not seen went through the model
+    np.testing.assert_array_equal(both[1], fresh.embed([other])[0])

@@ -7,8 +7,11 @@ count towards the score. Batches are sorted by length and padded only to their l
 so a long comment never slows down the short ones around it.
 
 The model also outputs its head's input, the mean-pooled last layer (``embed``): per-site
-models learn from that sentence representation. A model file without that output still
-scores; it just has no embeddings (``has_embeddings`` is False).
+models learn from that sentence representation. Scoring keeps the vectors of the last
+``RECENT_VECTORS`` texts it scored (by a digest of the text), so that a site model reading the
+vector of a comment this tier has just scored does not run the model a second time. A model
+file without that output still scores; it just has no embeddings (``has_embeddings`` is
+False).
 
 Parallelism: each onnxruntime call runs on one thread, and the sub-batches of a big batch run
 on ``threads`` threads at once (onnxruntime releases the GIL). On a small CPU this beats
@@ -18,9 +21,11 @@ per layer, and a single comment still costs one core's time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -39,6 +44,9 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "accurate"
 
 #: The graph output with the sentence representation (the head's input).
 SENTENCE_OUTPUT = "sentence_embedding"
+
+#: Sentence vectors of this many recently scored texts are kept (16-byte keys, 1.5 KB each).
+RECENT_VECTORS = 1024
 
 #: Rows per onnxruntime call: large enough to amortise call overhead, small enough that one long
 #: text pads few others.
@@ -63,6 +71,8 @@ class AccurateScorer:
         self._tokenizer: Any = None
         self._width = 0  # of the sentence representation; 0 when the model has none
         self._logits = "logits"  # the name of the graph's first output
+        self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self._a = np.ones(len(LABELS), dtype=np.float32)
         self._b = np.zeros(len(LABELS), dtype=np.float32)
         self.max_length = 128
@@ -145,7 +155,13 @@ class AccurateScorer:
         """Raw (uncalibrated) model outputs, shape ``(len(texts), 6)``."""
         if self._session is None:
             raise ScorerNotLoaded(f"{type(self).__name__}.score() called before load()")
-        return self._run(texts, self._logits, len(LABELS))
+        if not self._width:
+            return self._run(texts, [(self._logits, len(LABELS))])[0]
+        # The sentence vectors come out of the same run at no extra cost: keep them.
+        logits, vectors = self._run(texts, [(self._logits, len(LABELS)),
+                                            (SENTENCE_OUTPUT, self._width)])
+        self._remember([_key(t) for t in texts], vectors)
+        return logits
 
     @property
     def has_embeddings(self) -> bool:
@@ -163,13 +179,36 @@ class AccurateScorer:
                 "`rostra train --tier accurate`",
                 field="model_dir",
             )
-        return self._run(texts, SENTENCE_OUTPUT, self._width)
+        keys = [_key(_text(t)) for t in texts]
+        out = np.zeros((len(texts), self._width), dtype=np.float32)
+        missing = []
+        with self._recent_lock:
+            for i, key in enumerate(keys):
+                found = self._recent.get(key)
+                if found is None:
+                    missing.append(i)
+                else:
+                    out[i] = found
+        if missing:
+            fresh = self._run([texts[i] for i in missing], [(SENTENCE_OUTPUT, self._width)])[0]
+            out[missing] = fresh
+            self._remember([keys[i] for i in missing], fresh)
+        return out
 
-    def _run(self, texts: Sequence[str], output: str, width: int) -> np.ndarray:
-        """One graph output for every text, shape ``(len(texts), width)``."""
-        out = np.zeros((len(texts), width), dtype=np.float32)
+    def _remember(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        with self._recent_lock:
+            for key, row in zip(keys, vectors, strict=True):
+                self._recent[key] = row.copy()
+                self._recent.move_to_end(key)
+            while len(self._recent) > RECENT_VECTORS:
+                self._recent.popitem(last=False)
+
+    def _run(self, texts: Sequence[str], outputs: Sequence[tuple[str, int]]) -> list[np.ndarray]:
+        """Graph outputs ``(name, width)`` for every text, each ``(len(texts), width)``."""
+        out = [np.zeros((len(texts), width), dtype=np.float32) for _name, width in outputs]
         if not texts:
             return out
+        names = [name for name, _width in outputs]
         encodings = self._tokenizer.encode_batch([_text(t) for t in texts])
         ids = [e.ids for e in encodings]
         order = np.argsort([len(x) for x in ids], kind="stable")
@@ -179,8 +218,9 @@ class AccurateScorer:
             input_ids, attention = _pad([ids[i] for i in rows])
             feeds = {"input_ids": input_ids, "attention_mask": attention}
             with self.around_inference():
-                values = self._session.run([output], feeds)[0]
-            out[rows] = values
+                values = self._session.run(names, feeds)
+            for array, value in zip(out, values, strict=True):
+                array[rows] = value
 
         pool = self._workers() if len(chunks) > 1 else None
         if pool is None:
@@ -207,6 +247,10 @@ def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def _key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _text(value: object) -> str:
