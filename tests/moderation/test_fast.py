@@ -108,37 +108,6 @@ def test_hasher_logits_match_the_sparse_matrix():
     )
 
 
-def _one_matrix_per_block(hasher, texts):
-    """The TF-IDF matrix as a sum of one sparse matrix per n-gram block, in block order."""
-    import scipy.sparse as sp
-
-    blocks = hasher.blocks(texts)
-    norms = hasher._norms(blocks, len(texts), None)
-    total = sp.csr_matrix((len(texts), hasher.n_features), dtype=np.float32)
-    for blk in blocks:
-        v = hasher._values(blk.feats) / np.repeat(norms[blk.group], np.diff(blk.indptr))
-        total = total + sp.csr_matrix((v.astype(np.float32), blk.feats, blk.indptr),
-                                      shape=total.shape)
-    return total.tocsr()
-
-
-def test_hasher_matrix_has_the_bits_of_one_matrix_per_block_summed():
-    # Small hash spaces, so that n-grams of different orders and words share cells; repeats,
-    # long runs of one n-gram and an empty text. Training depends on these exact bits.
-    hasher = NgramHasher(char_orders=(2, 3, 4), char_bits=6, word_bits=5)
-    rng = np.random.default_rng(1)
-    hasher.idf = rng.uniform(0.3, 7.0, hasher.n_features).astype(np.float32)
-    words = ["you", "are", "an", "idiot", "fine", "piece", "wörld", "ha", "the", "council"]
-    texts = [" ".join(rng.choice(words, rng.integers(1, 40))) for _ in range(300)]
-    texts += ["you are an idiot, an idiot, an IDIOT", "", "a" * 3000, "ha " * 400, "x"]
-    expected, got = _one_matrix_per_block(hasher, texts), hasher.transform(texts)
-    expected.sort_indices()
-    got.sort_indices()
-    assert np.array_equal(got.indptr, expected.indptr)
-    assert np.array_equal(got.indices, expected.indices)
-    assert np.array_equal(got.data.view(np.uint32), expected.data.view(np.uint32))
-
-
 def test_shipped_model_files_fit_the_size_budget():
     total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
     assert total <= 10 * 1024 * 1024

@@ -226,36 +226,15 @@ class NgramHasher:
         n = len(texts)
         blocks = self.blocks(texts)
         norms = self._norms(blocks, n, None)
-        width = self.n_features
-        keys, sums = [], []
+        total = sp.csr_matrix((n, self.n_features), dtype=np.float32)
         for blk in blocks:
             counts = np.diff(blk.indptr)
-            v = (self._values(blk.feats) / np.repeat(norms[blk.group], counts)).astype(np.float32)
-            key = np.repeat(np.arange(n, dtype=np.int64), counts) * width + blk.feats
-            cell, first, times = np.unique(key, return_index=True, return_counts=True)
-            keys.append(cell)
-            sums.append(_repeated_sum(v[first], times))
-        key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-        value = np.concatenate(sums) if sums else np.zeros(0, dtype=np.float32)
-        # The blocks' sums of one cell, added one after another in block order (a stable sort
-        # keeps it): the same bits as adding one sparse matrix per block, without the cost of
-        # building and adding them. (np.add.reduceat would add a cell's later terms first.)
-        order = np.argsort(key, kind="stable")
-        key, value = key[order], value[order]
-        new_cell = np.concatenate(([True], key[1:] != key[:-1])) if key.size else key.astype(bool)
-        cell_of = np.cumsum(new_cell) - 1
-        starts = np.flatnonzero(new_cell)
-        data = value[starts].copy()
-        position = np.arange(key.size) - starts[cell_of]
-        for k in range(1, int(position.max(initial=0)) + 1):  # at most one per block
-            at = position == k
-            data[cell_of[at]] = data[cell_of[at]] + value[at]
-        cells = key[starts]
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cells // width, minlength=n), out=indptr[1:])
-        return sp.csr_matrix(
-            (data.astype(np.float32), cells % width, indptr), shape=(n, width)
-        )
+            v = self._values(blk.feats) / np.repeat(norms[blk.group], counts)
+            x = sp.csr_matrix(
+                (v.astype(np.float32), blk.feats, blk.indptr), shape=(n, self.n_features)
+            )
+            total = total + x
+        return total.tocsr()
 
     def logits(
         self,
@@ -305,22 +284,6 @@ class NgramHasher:
             np.array([left.hash], dtype=np.uint64), np.array([right.hash], dtype=np.uint64)
         )
         return int(pair[0])
-
-
-_FEW = 16  # repeats summed by whole-array steps; more (rare) get a running sum each
-
-
-def _repeated_sum(value: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """``value[i]`` added to itself ``times[i]`` times in float32, one addition after another
-    (as a sparse matrix sums a repeated entry), so the rounding is the same."""
-    out = value.astype(np.float32)
-    few = times <= _FEW
-    for k in range(2, int(times[few].max(initial=1)) + 1):
-        more = few & (times >= k)
-        out[more] = out[more] + value[more]
-    for i in np.flatnonzero(~few):  # a long run of one n-gram ("aaaa…"): a running sum
-        out[i] = np.cumsum(np.full(int(times[i]), out[i], dtype=np.float32))[-1]
-    return out
 
 
 def char_offsets_of_bytes(text: str, encoded: bytes) -> np.ndarray:
