@@ -149,7 +149,12 @@ def _fmt(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
-def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptParams) -> None:
+def run_set(
+    name: str, args: argparse.Namespace, scorer: object, params: AdaptParams,
+    sentences: SentenceVectors | None,
+) -> None:
+    """One set's learning curve; ``sentences`` is the accurate tier's representation (loaded
+    once for all sets), read by the site model unless ``--no-vectors``."""
     from rostra.moderation.training.datasets import load_eval_sets
 
     data = load_eval_sets(args.data_dir, [name])[name]
@@ -160,7 +165,7 @@ def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptPa
         texts, gold = [texts[k] for k in keep], gold[keep]
     base = _base_probs(scorer, texts)
     identity_base = _base_probs(scorer, benign_identity_texts())
-    vectors = None if args.no_vectors else _sentence_vectors(args.model_dir)
+    vectors = None if args.no_vectors else sentences
     rows = simulate(
         texts, gold, base, params=params, policy=Policy.default(), seed=args.seed,
         sample=args.sample, every=args.every, identity_base=identity_base, vectors=vectors,
@@ -176,7 +181,7 @@ def run_set(name: str, args: argparse.Namespace, scorer: object, params: AdaptPa
     if len(rows) < len(CHECKPOINTS):
         print(f" (the stream ended after {rows[-1][0] if rows else 0} decisions)")
     if args.ceiling:
-        run_ceiling(name, texts, gold, base, params, args, vectors)
+        run_ceiling(name, texts, gold, base, params, args, vectors, sentences)
 
 
 def _folds(n: int, k: int, seed: int) -> np.ndarray:
@@ -226,6 +231,7 @@ def _inner_auc(x: np.ndarray, y: np.ndarray, c: float) -> float:
 def run_ceiling(
     name: str, texts: list[str], gold: np.ndarray, base: np.ndarray, params: AdaptParams,
     args: argparse.Namespace, vectors: SentenceVectors | None,
+    sentences: SentenceVectors | None,
 ) -> None:
     """Cross-validated AUC of what the site could learn from (nearly) all of its labels."""
     seed = args.seed
@@ -244,11 +250,9 @@ def run_ceiling(
     print(f"\n{name} ceiling (10-fold cross-validation, {int(len(texts) * 0.9)} labels per fit):")
     print(f"  base tier                                    AUC {_fmt(roc_auc(gold, base[:, TOX]))}")
     print(f"  site model (correction of the base)          AUC {_fmt(roc_auc(gold, site))}")
-    if vectors is None:
-        vectors = _sentence_vectors(args.model_dir)
-    if vectors is None:
+    if sentences is None:
         return
-    embedded = np.asarray(vectors.embed(texts))
+    embedded = np.asarray(sentences.embed(texts))
     head = np.zeros(len(texts))
     for k in range(10):
         train = np.flatnonzero(fold != k)  # the penalty is chosen on the training folds only
@@ -354,8 +358,9 @@ def main() -> int:
         return 2
     params = AdaptParams(lam=args.lam, lam_a=args.lam_a)
     print(f"base: {args.tier} tier; site model: {params.to_dict()}")
+    sentences = _sentence_vectors(args.model_dir) if args.ceiling or not args.no_vectors else None
     for name in args.sets:
-        run_set(name, args, scorer, params)
+        run_set(name, args, scorer, params, sentences)
     if args.spans:
         run_spans(args, params)
     return 0

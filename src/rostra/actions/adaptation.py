@@ -515,12 +515,12 @@ def site_scoring(
 ) -> tuple[ModerationResult, ShadowScore | None]:
     """The result that decides (the active site model's, or the engine's as given) and the
     shadow model's result to record, if the site has one. ``vectors``: the engine's sentence
-    representation (:func:`sentence_vectors`), computed at most once for ``body``."""
+    representation (:func:`sentence_vectors`); the accurate tier keeps the vectors it computed
+    recently, so an active and a shadow model do not run it twice for ``body``."""
     rows = conn.execute(_LIVE_MODELS, {"b_site": site.id}).all()
     if not rows:
         return result, None
     policy = Policy.from_dict(site.policy)
-    vectors = None if vectors is None else vectors.memoized()
     live, shadow = result, None
     for row in sorted(rows, key=lambda r: r.version):
         model = _load(conn, row.id)

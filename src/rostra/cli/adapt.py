@@ -20,7 +20,7 @@ from rich.table import Table
 from rostra.actions import adaptation
 from rostra.cli import main
 from rostra.cli.archive import _database, _settings, _site
-from rostra.cli.context import friendly
+from rostra.cli.context import friendly, serving_engine
 from rostra.storage.sites import SiteStore
 
 out = Console(highlight=False)
@@ -61,7 +61,7 @@ def adapt(ctx: click.Context, site_slug: str | None, seed: int) -> None:
     if not site_slug:
         raise click.UsageError("name the site: rostra adapt --site SLUG")
     settings = _settings()
-    engine = _serving_engine(settings)
+    engine = serving_engine(settings)
     with _database(settings) as db:
         site = _site(db, site_slug)
         report = adaptation.adapt_site(db, engine, site=site, seed=seed)
@@ -82,18 +82,6 @@ def reads(metrics: dict[str, Any]) -> str:
     words = "the words and characters of each comment"
     embedding = metrics.get("embedding")
     return f"{words} and the accurate tier's reading of it ({embedding})" if embedding else words
-
-
-def _serving_engine(settings: Any) -> Any:
-    """The engine as the server runs it (both tiers): a site model corrects the scores posts
-    get and reads the accurate tier's sentence representation where the server has it."""
-    from rostra.domain.errors import RostraError
-    from rostra.moderation.engine import ModerationEngine
-
-    try:
-        return ModerationEngine.from_model_dir(settings.model_dir)
-    except RostraError as exc:
-        raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
 
 
 @adapt.command("status")
@@ -200,5 +188,5 @@ class _LazyEngine:
 
     def __getattr__(self, name: str) -> Any:
         if self._engine is None:
-            self._engine = _serving_engine(self._settings)
+            self._engine = serving_engine(self._settings)
         return getattr(self._engine, name)

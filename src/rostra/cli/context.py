@@ -10,6 +10,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from rostra.config import Settings
 from rostra.domain.errors import RostraError
 from rostra.storage import migrations
 from rostra.storage.database import is_sqlite
@@ -34,6 +35,17 @@ def prepare_schema(engine: Engine) -> None:
         raise click.ClickException(str(exc)) from None
     except SQLAlchemyError as exc:
         raise click.ClickException(f"cannot use the database: {_database_reason(exc)}") from None
+
+
+def serving_engine(settings: Settings) -> Any:
+    """The moderation engine as the server runs it (both tiers), loaded here so that a missing
+    or broken model is one clear line instead of a traceback."""
+    from rostra.moderation.engine import ModerationEngine
+
+    try:
+        return ModerationEngine.from_model_dir(settings.model_dir)
+    except RostraError as exc:
+        raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
 
 
 def friendly(command: F) -> F:

@@ -13,9 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from rostra.cli import main
-from rostra.cli.context import prepare_schema
+from rostra.cli.context import prepare_schema, serving_engine
 from rostra.config import Settings, load_settings
-from rostra.domain.errors import RostraError
 from rostra.storage import migrations
 from rostra.storage.database import make_engine
 
@@ -64,17 +63,6 @@ def _tune_allocator() -> list[str]:
     return applied
 
 
-def _load_models(settings: Settings) -> Any:
-    """The moderation engine, loaded here first so that a missing or broken model is one
-    clear line instead of a traceback from inside a server worker."""
-    from rostra.moderation.engine import ModerationEngine
-
-    try:
-        return ModerationEngine.from_model_dir(settings.model_dir)
-    except RostraError as exc:
-        raise click.ClickException(f"cannot load the moderation models: {exc.message}") from None
-
-
 def uvicorn_argv(host: str, port: int, workers: int) -> list[str]:
     """The Uvicorn command line that serves Rostra."""
     # The CLI does not import the web layer (layers: cli and web are siblings); Uvicorn builds
@@ -115,7 +103,7 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers > 1 and settings.database_url.startswith("sqlite"):
         click.echo("note: several workers on SQLite share one writer; PostgreSQL scales better",
                    err=True)
-    _load_models(settings)  # checked once here; each worker then loads its own copy
+    serving_engine(settings)  # checked once here; each worker then loads its own copy
     _run(host, port, workers)
 
 
@@ -176,7 +164,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     try:
         prepare_schema(engine)
         click.echo("Loading the moderation models...")
-        moderation_engine = _load_models(settings)
+        moderation_engine = serving_engine(settings)
         report = seed_demo(engine, moderation_engine, public_url=public_url)
     finally:
         engine.dispose()

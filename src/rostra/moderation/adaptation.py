@@ -51,10 +51,10 @@ if TYPE_CHECKING:  # scipy loads with the features that build its matrices
 
 __all__ = [
     "AdaptParams",
-    "SentenceVectors",
     "Comparison",
     "Example",
     "Metrics",
+    "SentenceVectors",
     "SiteModel",
     "adapt_result",
     "benign_identity_texts",

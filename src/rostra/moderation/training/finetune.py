@@ -38,20 +38,17 @@ import numpy as np
 
 from rostra.domain.errors import InvalidInput
 from rostra.domain.labels import LABELS
+from rostra.moderation.accurate import SENTENCE_OUTPUT
 from rostra.moderation.normalize import normalize
 from rostra.moderation.training.datasets import LabelledSet, load_training_set
 
 __all__ = [
     "FinetuneConfig",
-    "SENTENCE_OUTPUT",
     "add_sentence_output",
     "base_model_dir",
     "quantize_model",
     "train_accurate",
 ]
-
-#: The graph output that carries the sentence representation (see :func:`add_sentence_output`).
-SENTENCE_OUTPUT = "sentence_embedding"
 
 
 @dataclass(frozen=True)
