@@ -38,6 +38,7 @@ from rostra.storage.examples import ExampleStore
 from rostra.storage.reviews import ReviewStore
 from rostra.storage.site_models import ModelStatus, SiteModelStore
 from rostra.storage.tables import signals
+from rostra.testing import FakeExplainer
 
 DATA = Path(__file__).parents[1] / "moderation" / "fixtures" / "data"
 TINY = FastParams(char_orders=(3, 5), char_bits=12, word_bits=11, min_df=1, max_iter=200)
@@ -152,6 +153,16 @@ def test_site_model_learns_the_sites_decisions_and_is_promoted_on_evidence(db, e
         status = learning_status(conn, site.id)
     assert status["decisions"] == 50 and status["active_version"] == 1
     assert status["estimated_gain"]["auc"] > 0
+    # Held by the site model alone, the comment still shows its moderator which words did it:
+    # the engine's explainer marks them for the label the site model flags.
+    explaining = ModerationEngine(fast=engine.fast, explainer=FakeExplainer({"carrot": "toxicity"}))
+    explaining.load()
+    marked = _post(db, explaining, site, alice, "such a carrot take", minutes=501)
+    assert marked.status is CommentStatus.PENDING
+    with db.connect() as conn:
+        (signal,) = ReviewStore.signals(conn, [marked.id])[marked.id]
+    words = [(r["label"], r["text"]) for r in signal["reasons"] if r["source"] == "site"]
+    assert words == [("toxicity", "carrot")]
 
 
 def test_one_sites_decisions_change_nothing_for_another_site(db, engine):

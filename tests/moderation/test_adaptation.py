@@ -155,6 +155,52 @@ def test_site_result_is_decided_again_by_the_policy():
     assert any(r.source == "spam" for r in adapted.reasons)  # other evidence is kept
 
 
+def test_a_comment_only_the_site_model_holds_shows_its_words():
+    # The base engine approved it and marked nothing; the site model holds it. The engine's
+    # explainer, asked for the label the site flags, marks the words for the moderator.
+    model = fit_site_model(_site_examples())
+    text = "carrot people again"
+    result = ModerationResult(dict.fromkeys(LABELS, 0.1), Decision.APPROVE, (), {}, "fast")
+    asked = []
+
+    def explain(text, labels):
+        asked.append(list(labels))
+        return [Reason("toxicity", 7, 13, text[7:13], 0.6, source="model")]
+
+    silent = adapt_result(model, text, result, Policy.default())
+    marked = adapt_result(model, text, result, Policy.default(), explain=explain)
+    assert asked == [["toxicity"]]
+    assert silent.decision is marked.decision is not Decision.APPROVE
+    assert [r.text for r in silent.reasons if r.source == "site"] == []
+    assert [(r.label, r.text) for r in marked.reasons if r.source == "site"] == [
+        ("toxicity", "people")
+    ]
+
+
+def test_site_results_keep_the_base_spans_of_the_labels_still_flagged():
+    marked = [Example("you carrot fan", example_targets("reject", None), BASE, ((4, 10),)),
+              Example("a carrot again", example_targets("reject", None), BASE, ((2, 8),)),
+              Example("darn it, darn", example_targets("approve", None), BASE, ((0, 0),))]
+    model = fit_site_model(marked)
+    text = "you darn sh!t face"
+    scores = {**dict.fromkeys(LABELS, 0.05), "insult": 0.95}
+    result = ModerationResult(
+        scores, Decision.REVIEW,
+        (Reason("insult", 4, 18, text[4:18], 0.9, source="model"),
+         Reason("insult", 0, 0, "", 0.95, source="policy")), {}, "fast",
+    )
+    never_asked = []
+    adapted = adapt_result(model, text, result, Policy.default(),
+                           explain=lambda t, labels: never_asked.append(labels) or [])
+    # The base span of the insult stays, less "darn", which this site's moderators accept; the
+    # masked word stays one span.
+    assert [(r.label, r.text, r.source) for r in adapted.reasons if r.source == "model"] == [
+        ("insult", "sh!t face", "model")
+    ]
+    assert never_asked == []  # the engine had explained the insult already
+    assert model.word_spans("you f*ck", [(4, 8)]) == [(4, 8)]
+
+
 # -- the sentence representation --------------------------------------------------------------
 
 VERSION = "sentences-v1"

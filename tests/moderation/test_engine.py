@@ -276,3 +276,20 @@ def test_an_engine_without_the_accurate_tier_cannot_embed(engine: ModerationEngi
     assert engine.embedding_version is None
     with pytest.raises(InvalidInput, match="no sentence representation"):
         fast_only.embed(["hello"])
+
+
+def test_explain_marks_the_labels_asked_whatever_the_scores(engine: ModerationEngine) -> None:
+    lax = Policy.default().with_changes(thresholds={"insult": {"review": 0.99, "reject": 0.99}})
+    text = "You are an ІDІОТ"
+    (result,) = engine.moderate([text], policy=lax)
+    assert not [r for r in result.reasons if r.source == "model"]  # below review: no marks
+    marked, empty, blank = engine.explain([text, "you idiot", "   "], [["insult"], [], ["insult"]])
+    assert [(r.label, r.text, r.source) for r in marked] == [("insult", "ІDІОТ", "model")]
+    assert text[marked[0].start : marked[0].end] == "ІDІОТ"  # the original text, as written
+    assert empty == [] and blank == []
+    assert engine.explain(["you idiot"], [["rudeness"]]) == [[]]  # unknown labels: nothing
+    with pytest.raises(InvalidInput):
+        engine.explain(["you idiot"], [])
+    with pytest.raises(InvalidInput):
+        engine.explain(["you idiot"], ["insult"])  # a label list per text, not a name
+    assert ModerationEngine(fast=engine.fast).explain(["you idiot"], [["insult"]]) == [[]]

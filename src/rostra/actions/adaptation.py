@@ -36,12 +36,18 @@ from sqlalchemy import Connection, Engine, bindparam, or_, select
 from rostra.domain.errors import InvalidInput, NotAllowed, NotFound
 from rostra.domain.identity import Staff
 from rostra.domain.labels import LABELS
-from rostra.domain.moderation import AuthorContext, ModerationAction, ModerationResult
+from rostra.domain.moderation import (
+    AuthorContext,
+    ModerationAction,
+    ModerationResult,
+    Reason,
+)
 from rostra.domain.sites import Site
 from rostra.moderation.adaptation import (
     AdaptParams,
     Comparison,
     Example,
+    Explain,
     SentenceVectors,
     SiteModel,
     adapt_result,
@@ -188,6 +194,20 @@ def sentence_vectors(engine: ModerationEngineLike) -> SentenceVectors | None:
     if version is None or not callable(embed):
         return None
     return SentenceVectors(str(version), embed)
+
+
+def site_explainer(engine: ModerationEngineLike) -> Explain | None:
+    """The engine's explainer for one text and the labels asked (see
+    ``ModerationEngine.explain``), or None for an engine without one."""
+    explain = getattr(engine, "explain", None)
+    if not callable(explain):
+        return None
+
+    def one(text: str, labels: Sequence[str]) -> Sequence[Reason]:
+        found: list[list[Reason]] = explain([text], [list(labels)])
+        return found[0]
+
+    return one
 
 
 @dataclass(frozen=True)
@@ -512,11 +532,14 @@ def site_scoring(
     body: str,
     result: ModerationResult,
     vectors: SentenceVectors | None = None,
+    explain: Explain | None = None,
 ) -> tuple[ModerationResult, ShadowScore | None]:
     """The result that decides (the active site model's, or the engine's as given) and the
     shadow model's result to record, if the site has one. ``vectors``: the engine's sentence
     representation (:func:`sentence_vectors`); the accurate tier keeps the vectors it computed
-    recently, so an active and a shadow model do not run it twice for ``body``."""
+    recently, so an active and a shadow model do not run it twice for ``body``. ``explain``:
+    the engine's explainer (:func:`site_explainer`), which marks the words of a label only the
+    site model flags."""
     rows = conn.execute(_LIVE_MODELS, {"b_site": site.id}).all()
     if not rows:
         return result, None
@@ -531,7 +554,7 @@ def site_scoring(
                 site.slug, row.version, model.embedding,
             )
             continue
-        adapted = adapt_result(model, body, result, policy, vectors)
+        adapted = adapt_result(model, body, result, policy, vectors, explain)
         if row.status == ModelStatus.ACTIVE.value:
             live = adapted
         else:

@@ -17,7 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Connection, Engine, delete
 
 from rostra.actions import notifications
-from rostra.actions.adaptation import record_shadow, sentence_vectors, site_scoring
+from rostra.actions.adaptation import (
+    record_shadow,
+    sentence_vectors,
+    site_explainer,
+    site_scoring,
+)
 from rostra.domain.comments import STATUS_FOR_DECISION, CommentStatus
 from rostra.domain.errors import (
     AuthorBanned,
@@ -282,7 +287,9 @@ def post_comment(
         # A new guest has no history: the context a fresh author row would give.
         context = AuthorContext() if author is None else AuthorStore.context(conn, author, now=now)
         result = _score(engine, site, body, context, limits)
-        result, shadow = site_scoring(conn, site, body, result, sentence_vectors(engine))
+        result, shadow = site_scoring(
+            conn, site, body, result, sentence_vectors(engine), site_explainer(engine)
+        )
         start_writing()  # the reads and the scoring are done; from here on, only writes
         if author is None:
             assert guest is not None
@@ -380,7 +387,9 @@ def edit_comment(
             return comment
         result = _score(engine, site, body, AuthorStore.context(conn, author, now=now), limits)
         # The site's own model judges an edit as it judges a new comment.
-        result, shadow = site_scoring(conn, site, body, result, sentence_vectors(engine))
+        result, shadow = site_scoring(
+            conn, site, body, result, sentence_vectors(engine), site_explainer(engine)
+        )
         status = status_for(result.decision, site, story, author, body)
         if (
             status is CommentStatus.PUBLISHED

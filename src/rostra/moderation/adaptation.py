@@ -42,6 +42,7 @@ import numpy as np
 from rostra.domain.errors import InvalidInput
 from rostra.domain.labels import LABELS, TOXICITY
 from rostra.domain.moderation import Decision, ModerationResult, Reason
+from rostra.moderation.explain import Span, merge_spans
 from rostra.moderation.features import NgramHasher
 from rostra.moderation.normalize import normalize
 from rostra.moderation.policy import Policy
@@ -53,6 +54,7 @@ __all__ = [
     "AdaptParams",
     "Comparison",
     "Example",
+    "Explain",
     "Metrics",
     "SentenceVectors",
     "SiteModel",
@@ -68,6 +70,11 @@ __all__ = [
 
 TOX = LABELS.index(TOXICITY)
 _EPS = 1e-4
+#: The engine's explainer as a site model uses it: text and labels in, model reasons out.
+Explain = Callable[[str, Sequence[str]], Sequence[Reason]]
+
+#: Punctuation trimmed off the ends of what is left of a base span around an accepted word.
+_EDGE = frozenset(",.;:'\"()[]")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _DATA = Path(__file__).parent / "data" / "adaptation"
 
@@ -252,16 +259,38 @@ class SiteModel:
         """Site probabilities (n, 6), LABELS order."""
         return _sigmoid(self.logits(texts, base, vectors))
 
-    def word_spans(self, text: str, base_spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Words of ``text`` the site's marks say are unacceptable: base spans kept unless the
-        site's weight for the word is negative, plus words with a positive site weight."""
-        out = []
-        for start, end, word in _words(text):
-            w = self.word_weights.get(word)
-            in_base = any(s < end and start < e for s, e in base_spans)
-            if (in_base and (w is None or w >= 0.0)) or (w is not None and w > 0.0):
-                out.append((start, end))
-        return out
+    def word_spans(
+        self, text: str, base_spans: Sequence[tuple[int, int]], *, add: bool = True
+    ) -> list[tuple[int, int]]:
+        """Spans of ``text`` the site's marks say are unacceptable, sorted, overlaps merged:
+        each base span as it is or, where it covers a word the site's weight calls acceptable
+        (negative), what is left of it around that word; plus (``add``) every word with a
+        positive site weight. A masked word (``f*ck``) in a base span stays whole."""
+        words = _words(text)
+        accepted = [(a, b) for a, b, w in words if self.word_weights.get(w, 0.0) < 0.0]
+        out: list[tuple[int, int]] = []
+        for s, e in base_spans:
+            pieces = [(s, e)]
+            for a, b in accepted:
+                if a < e and s < b:
+                    cut = [((x, min(y, a)), (max(x, b), y)) for x, y in pieces]
+                    pieces = [p for pair in cut for p in pair if p[0] < p[1]]
+            for x, y in pieces:
+                while x < y and (text[x].isspace() or text[x] in _EDGE):
+                    x += 1
+                while y > x and (text[y - 1].isspace() or text[y - 1] in _EDGE):
+                    y -= 1
+                if x < y:
+                    out.append((x, y))
+        if add:
+            out += [(a, b) for a, b, w in words if self.word_weights.get(w, 0.0) > 0.0]
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(out):
+            if merged and a < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return merged
 
     # -- bytes, for the database -----------------------------------------------------------
 
@@ -707,18 +736,38 @@ def adapt_result(
     result: ModerationResult,
     policy: Policy,
     vectors: SentenceVectors | None = None,
+    explain: Explain | None = None,
 ) -> ModerationResult:
     """The base engine's result for ``text`` with the site model's scores, decided again by
-    the same policy. Word-list and spam reasons are kept; model spans are corrected by the
-    site's word weights. ``vectors``: see :meth:`SiteModel.logits`."""
+    the same policy. Word-list and spam reasons are kept. For each label the site model
+    flags, the base explainer's spans are kept, less the words the site's marks call
+    acceptable; toxicity's spans are the site's own words (see :meth:`SiteModel.word_spans`).
+    ``explain`` (the engine's explainer: text and labels in, model reasons out) marks the
+    words of a label the site model flags and the engine did not, so that a comment held only
+    by the site model still shows its moderator which words drove it.
+    ``vectors``: see :meth:`SiteModel.logits`."""
     if result.tier == "none":  # empty text: nothing was scored
         return result
     base = np.array([[result.scores.get(label, 0.0) for label in LABELS]])
     probs = model.predict([text], base, vectors)[0]
     scores = {label: float(p) for label, p in zip(LABELS, probs, strict=True)}
+    flagged = [label for label in LABELS if scores[label] >= policy.thresholds[label].review]
     evidence = [r for r in result.reasons if r.source not in ("policy", "model")]
-    model_spans = [(r.start, r.end) for r in result.reasons if r.source == "model"]
-    if scores[TOXICITY] >= policy.thresholds[TOXICITY].review:
+    explained = [r for r in result.reasons if r.source == "model"]
+    unexplained = [label for label in flagged if all(r.label != label for r in explained)]
+    if unexplained and explain is not None:
+        explained += [r for r in explain(text, unexplained) if r.label in unexplained]
+    kept: list[Span] = []
+    for reason in explained:
+        if reason.label != TOXICITY and reason.label in flagged:
+            for start, end in model.word_spans(text, [(reason.start, reason.end)], add=False):
+                kept.append((reason.label, start, end, reason.weight))
+    evidence += [
+        Reason(label, start, end, text[start:end], weight, source="model")
+        for label, start, end, weight in merge_spans(kept, text)
+    ]
+    if TOXICITY in flagged:
+        model_spans = [(r.start, r.end) for r in explained]
         for start, end in model.word_spans(text, model_spans):
             evidence.append(
                 Reason(TOXICITY, start, end, text[start:end], scores[TOXICITY], source="site")

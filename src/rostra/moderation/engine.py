@@ -315,6 +315,31 @@ class ModerationEngine:
             )
         return results
 
+    def explain(
+        self, texts: Sequence[str], labels: Sequence[Sequence[str]]
+    ) -> list[list[Reason]]:
+        """The model's reasons (spans of each ORIGINAL text) for the labels asked, whatever the
+        scores: for a caller whose own correction (a site model) flags a label the engine did
+        not. ``labels[i]`` goes with ``texts[i]``; unknown labels are ignored. Without an
+        explainer every list is empty."""
+        if len(labels) != len(texts):
+            raise InvalidInput("explain needs one list of labels per text", field="labels")
+        originals = [_checked(i, text)[: self.max_chars] for i, text in enumerate(texts)]
+        wanted: dict[int, list[str]] = {}
+        for i, asked in enumerate(labels):
+            if isinstance(asked, str):
+                raise InvalidInput("labels[i] is a list of label names", field="labels")
+            known = [label for label in LABELS if label in asked]
+            if known and originals[i].strip():
+                wanted[i] = known
+        out: list[list[Reason]] = [[] for _ in texts]
+        if self.explainer is None or not wanted:
+            return out
+        normalized = {i: normalize(originals[i], with_offsets=False) for i in wanted}
+        for i, reasons in self._explain_labels(normalized, wanted).items():
+            out[i] = reasons
+        return out
+
     def _explain(
         self,
         normalized: dict[int, NormalizedText],
@@ -323,7 +348,6 @@ class ModerationEngine:
     ) -> dict[int, list[Reason]]:
         """Reasons over the original text for every label at or above its review threshold,
         for all texts of the batch at once (an explainer with ``explain_many`` runs once)."""
-        assert self.explainer is not None
         wanted: dict[int, list[str]] = {}
         for i, row in scores.items():
             labels = [label for label in LABELS if row[label] >= policy.thresholds[label].review]
@@ -331,6 +355,12 @@ class ModerationEngine:
                 wanted[i] = labels
         if not wanted:
             return {}
+        return self._explain_labels(normalized, wanted)
+
+    def _explain_labels(
+        self, normalized: dict[int, NormalizedText], wanted: dict[int, list[str]]
+    ) -> dict[int, list[Reason]]:
+        assert self.explainer is not None
         order = list(wanted)
         mapped = [with_offsets(normalized[i]) for i in order]
         texts = [n.text for n in mapped]
