@@ -293,3 +293,14 @@ def test_explain_marks_the_labels_asked_whatever_the_scores(engine: ModerationEn
     with pytest.raises(InvalidInput):
         engine.explain(["you idiot"], ["insult"])  # a label list per text, not a name
     assert ModerationEngine(fast=engine.fast).explain(["you idiot"], [["insult"]]) == [[]]
+
+
+def test_explain_marks_only_words_the_explainer_would_mark() -> None:
+    class Strict(FakeExplainer):
+        threshold = 2.0  # above every weight FakeExplainer gives (1.0)
+
+    strict = ModerationEngine(fast=FakeScorer(fast_scores), explainer=Strict({"idiot": "insult"}))
+    strict.load()
+    assert strict.explain(["you idiot"], [["insult"]]) == [[]]
+    (result,) = strict.moderate(["you idiot"])  # scoring's own explanations are unchanged
+    assert [r.text for r in result.reasons if r.source == "model"] == ["idiot"]

@@ -126,3 +126,19 @@ def test_the_shipped_explainer_reads_word_shares_from_its_own_model():
     assert Path(explainer._fast.model_dir) == DEFAULT_MODEL_DIR / "explainer"
     spans = explainer.explain(normalize("you idiot").text, ["toxicity"])
     assert [(s[0], s[1], s[2]) for s in spans] == [("toxicity", 4, 9)]
+
+
+def test_the_engine_asks_the_shipped_explainer_whatever_the_scores(explainer):
+    from rostra.moderation.engine import ModerationEngine
+
+    engine = ModerationEngine(fast=FastScorer(), explainer=explainer)
+    engine.load()
+    assert 0.0 < explainer.threshold < 1.0
+    rude, clean = engine.explain(
+        ["Typical hypocrites, they never learn.", "The council vote is on Monday."],
+        [["toxicity", "insult"], ["toxicity", "insult"]],
+    )
+    assert {(r.label, r.text) for r in rude} == {("toxicity", "hypocrites"),
+                                                 ("insult", "hypocrites")}
+    assert all(r.weight >= explainer.threshold for r in rude)
+    assert clean == []  # the fallback's weak guesses are not marks

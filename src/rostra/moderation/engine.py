@@ -320,7 +320,9 @@ class ModerationEngine:
     ) -> list[list[Reason]]:
         """The model's reasons (spans of each ORIGINAL text) for the labels asked, whatever the
         scores: for a caller whose own correction (a site model) flags a label the engine did
-        not. ``labels[i]`` goes with ``texts[i]``; unknown labels are ignored. Without an
+        not. Only words the explainer weighs at or above its own word threshold (an explainer's
+        ``threshold``, if it has one) are marked: a comment the base model finds clean may get
+        none. ``labels[i]`` goes with ``texts[i]``; unknown labels are ignored. Without an
         explainer every list is empty."""
         if len(labels) != len(texts):
             raise InvalidInput("explain needs one list of labels per text", field="labels")
@@ -336,7 +338,8 @@ class ModerationEngine:
         if self.explainer is None or not wanted:
             return out
         normalized = {i: normalize(originals[i], with_offsets=False) for i in wanted}
-        for i, reasons in self._explain_labels(normalized, wanted).items():
+        floor = float(getattr(self.explainer, "threshold", 0.0))
+        for i, reasons in self._explain_labels(normalized, wanted, floor).items():
             out[i] = reasons
         return out
 
@@ -358,7 +361,10 @@ class ModerationEngine:
         return self._explain_labels(normalized, wanted)
 
     def _explain_labels(
-        self, normalized: dict[int, NormalizedText], wanted: dict[int, list[str]]
+        self,
+        normalized: dict[int, NormalizedText],
+        wanted: dict[int, list[str]],
+        floor: float = 0.0,
     ) -> dict[int, list[Reason]]:
         assert self.explainer is not None
         order = list(wanted)
@@ -374,7 +380,9 @@ class ModerationEngine:
         out: dict[int, list[Reason]] = {}
         for i, norm, spans in zip(order, mapped, found, strict=True):
             keep = set(wanted[i])
-            out[i] = explanation_reasons(norm, [s for s in spans if s[0] in keep])
+            out[i] = explanation_reasons(
+                norm, [s for s in spans if s[0] in keep and s[3] >= floor]
+            )
         return out
 
 

@@ -192,6 +192,11 @@ class SpanExplainer:
             raise ScorerNotLoaded("SpanExplainer.explain() called before load()")
         return self._config
 
+    @property
+    def threshold(self) -> float:
+        """A word's score at or above which the explainer marks it (``spans.json``)."""
+        return float(self.config["threshold"])
+
     def word_scores(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Offsets of the words of a normalised text and each word's toxicity in [0, 1]."""
         offsets, scores, _fast = self._word_scores_many([text])[0]
