@@ -14,6 +14,7 @@ from rostra.moderation.training.datasets import load_training_set
 from rostra.moderation.training.evaluate import (
     expected_calibration_error,
     f1_score,
+    macro_f1,
     roc_auc,
 )
 from rostra.moderation.training.train_fast import (
@@ -200,6 +201,11 @@ def test_roc_auc_counts_ties_as_half():
 
 def test_f1_and_calibration_error():
     assert f1_score(np.array([1, 0, 1]), np.array([1, 1, 0])) == pytest.approx(0.5)
+    # positives F1 0.5, negatives F1 0 (no true negative): mean 0.25
+    assert macro_f1(np.array([1, 0, 1]), np.array([1, 1, 0])) == pytest.approx(0.25)
+    assert macro_f1(np.array([1, 0, 0, 1]), np.array([1, 0, 1, 1])) == pytest.approx(
+        (0.8 + 2 / 3) / 2
+    )
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
     assert expected_calibration_error(np.array([0, 0]), np.array([0.95, 0.95])) == pytest.approx(
         0.95
@@ -234,6 +240,7 @@ def test_eval_command_prints_json_for_one_dataset(tiny_models):
     report = json.loads(result.output)[0]
     rows = {r["dataset"]: r for r in report["datasets"]}
     assert rows["olid"]["n"] == 2 and rows["olid"]["auc"] is not None
+    assert 0.0 <= rows["olid"]["macro_f1"] <= 1.0
     assert rows["toxic_spans"]["span_f1"] is not None
 
 

@@ -201,6 +201,7 @@ def _print_report(report: Any, console: Console) -> None:
         table.add_column("APC AUC", justify="right")
     table.add_column("label AUCs")
     table.add_column("F1@review", justify="right")
+    table.add_column("macro-F1", justify="right")
     table.add_column("ECE", justify="right")
     table.add_column("span F1", justify="right")
     for r in report.rows:
@@ -209,7 +210,7 @@ def _print_report(report: Any, console: Console) -> None:
         if compare:
             cells.append(_fmt(r.compare_auc))
         labels = " ".join(f"{k[:4]}={v:.3f}" for k, v in r.label_auc.items() if k != "toxicity")
-        cells += [labels, _fmt(r.f1_review), _fmt(r.ece), _fmt(r.span_f1)]
+        cells += [labels, _fmt(r.f1_review), _fmt(r.macro_f1), _fmt(r.ece), _fmt(r.span_f1)]
         table.add_row(*cells)
     console.print(table)
     console.print("* held-out split of a set the model trains on; the others are never trained on")

@@ -2,11 +2,13 @@
 
 Per dataset: ROC-AUC of the toxicity probability against the set's binary label, ROC-AUC per
 label where the set has per-label gold, F1 of the policy's review decision (any label at or
-above its review threshold), expected calibration error of the toxicity probability, and on
-Toxic Spans the SemEval-2021 character F1 of the explanations. Plus the evasion check (recall
-of the review decision on held-out toxic comments before and after ``evasion.perturb``) and the
-fairness check (per-identity false-positive rate on benign bias_madlibs templates, subgroup
-AUCs, and the Wikipedia identity-term set against its term-swapped copy).
+above its review threshold), macro-F1 of the toxicity label at its review threshold (the mean
+of the F1 of both classes, OffensEval's measure), expected calibration error of the toxicity
+probability, and on Toxic Spans the SemEval-2021 character F1 of the explanations. Plus the
+evasion check (recall of the review decision on held-out toxic comments before and after
+``evasion.perturb``) and the fairness check (per-identity false-positive rate on benign
+bias_madlibs templates, subgroup AUCs, and the Wikipedia identity-term set against its
+term-swapped copy).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "evaluate_fairness",
     "evaluate_set",
     "f1_score",
+    "macro_f1",
     "review_thresholds",
     "roc_auc",
     "score_texts",
@@ -60,6 +63,13 @@ def f1_score(y: np.ndarray, predicted: np.ndarray) -> float:
     fp = int((~y & predicted).sum())
     fn = int((y & ~predicted).sum())
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def macro_f1(y: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of the F1 of the positive and of the negative class."""
+    y = np.asarray(y).astype(bool)
+    predicted = np.asarray(predicted).astype(bool)
+    return (f1_score(y, predicted) + f1_score(~y, ~predicted)) / 2
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -115,6 +125,7 @@ class DatasetResult:
     auc_any: float | None  # highest of the six probabilities ("any label")
     label_auc: dict[str, float] = field(default_factory=dict)
     f1_review: float = 0.0
+    macro_f1: float = 0.0  # toxicity at its review threshold, both classes
     ece: float = 0.0
     span_f1: float | None = None
     compare_auc: float | None = None  # alt-profanity-check on the same rows
@@ -151,6 +162,7 @@ def evaluate_set(
         auc_any=_round(roc_auc(y, probs.max(axis=1))),
         label_auc=label_auc,
         f1_review=round(f1_score(y, flagged), 4),
+        macro_f1=round(macro_f1(y, probs[:, TOX] >= thresholds[TOX]), 4),
         ece=round(expected_calibration_error(y, probs[:, TOX]), 4),
         compare_auc=None if compare is None else _round(roc_auc(y, compare)),
         held_out_of_training_source=eval_set.training_source,
