@@ -330,7 +330,7 @@ class ModerationEngine:
         wanted: dict[int, list[str]] = {}
         for i, asked in enumerate(labels):
             if isinstance(asked, str):
-                raise InvalidInput("labels[i] is a list of label names", field="labels")
+                raise InvalidInput(f"labels[{i}] must be a list of label names", field="labels")
             known = [label for label in LABELS if label in asked]
             if known and originals[i].strip():
                 wanted[i] = known
