@@ -86,6 +86,15 @@ def test_the_link_in_the_mail_unsubscribes_with_one_click(client, db, settings, 
     unsubscribe_token(SECRET, 999),  # signed, but nobody
 ])
 def test_a_bad_unsubscribe_link_says_so(client, erin, token):
-    assert client.post(f"/api/v1/unsubscribe/{token}").status_code == 400
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = client.post(f"/api/v1/unsubscribe/{token}", headers=browser)
+    assert page.status_code == 400 and "not valid" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    # Any other client (a mail client's one-click POST, a script) gets a problem object.
+    problem = client.post(f"/api/v1/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert problem.status_code == 400
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json()["code"] == "invalid_input" and problem.json()["field"] == "token"
+    assert client.get(f"/api/v1/unsubscribe/{token}", headers=browser).status_code in (200, 400)
     assert client.get(f"/api/v1/unsubscribe/{token}").status_code in (200, 400)
     assert wants(client.app.state.engine, erin) is False

@@ -2,14 +2,16 @@
 
 ``GET /api/v1/unsubscribe/{token}`` shows a page with one button and changes nothing (mail
 scanners and link previews fetch links); the button, and mail clients' one-click button
-(RFC 8058 ``List-Unsubscribe-Post``), ``POST`` to the same address.
+(RFC 8058 ``List-Unsubscribe-Post``), ``POST`` to the same address. A link that is not valid
+is a page for a browser (a request that accepts ``text/html``) and, like every other refusal
+of the API, a problem object for any other client.
 """
 
 from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -63,19 +65,24 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     )
 
 
-def _invalid() -> HTMLResponse:
+def _invalid(request: Request) -> HTMLResponse:
+    """The refusal of a link that is not valid: a page for a browser, else a problem object."""
+    if "text/html" not in request.headers.get("accept", ""):
+        raise InvalidInput("This unsubscribe link is not valid", field="token")
     return _page("Link not valid",
                  "<p>This unsubscribe link is not valid. Copy the whole link from the e-mail.</p>",
                  status_code=400)
 
 
 @router.get("/api/v1/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(settings: SettingsDep, token: str = TokenPath) -> HTMLResponse:
+def unsubscribe_page(
+    request: Request, settings: SettingsDep, token: str = TokenPath
+) -> HTMLResponse:
     """A confirmation page with one button (a GET never unsubscribes)."""
     try:
         read_unsubscribe_token(settings.secret_key, token)
     except InvalidInput:
-        return _invalid()
+        return _invalid(request)
     action = html.escape(f"/api/v1/unsubscribe/{token}")
     return _page(
         "Stop e-mails about replies?",
@@ -86,13 +93,15 @@ def unsubscribe_page(settings: SettingsDep, token: str = TokenPath) -> HTMLRespo
 
 
 @router.post("/api/v1/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_now(settings: SettingsDep, db: DbDep, token: str = TokenPath) -> HTMLResponse:
+def unsubscribe_now(
+    request: Request, settings: SettingsDep, db: DbDep, token: str = TokenPath
+) -> HTMLResponse:
     """Unsubscribe: the page's button and mail clients' one-click button."""
     try:
         author_id = read_unsubscribe_token(settings.secret_key, token)
         unsubscribe(db, author_id=author_id)
     except (InvalidInput, AuthorNotFound):
-        return _invalid()
+        return _invalid(request)
     return _page("Unsubscribed",
                  "<p>You will no longer get e-mails about replies to your comments. "
                  "You can turn them on again under any comment form.</p>")
