@@ -338,7 +338,8 @@ class ModerationEngine:
         if self.explainer is None or not wanted:
             return out
         normalized = {i: normalize(originals[i], with_offsets=False) for i in wanted}
-        floor = float(getattr(self.explainer, "threshold", 0.0))
+        threshold = getattr(self.explainer, "threshold", None)
+        floor = None if threshold is None else float(threshold)
         for i, reasons in self._explain_labels(normalized, wanted, floor).items():
             out[i] = reasons
         return out
@@ -364,7 +365,7 @@ class ModerationEngine:
         self,
         normalized: dict[int, NormalizedText],
         wanted: dict[int, list[str]],
-        floor: float = 0.0,
+        floor: float | None = None,
     ) -> dict[int, list[Reason]]:
         assert self.explainer is not None
         order = list(wanted)
@@ -381,7 +382,7 @@ class ModerationEngine:
         for i, norm, spans in zip(order, mapped, found, strict=True):
             keep = set(wanted[i])
             out[i] = explanation_reasons(
-                norm, [s for s in spans if s[0] in keep and s[3] >= floor]
+                norm, [s for s in spans if s[0] in keep and (floor is None or s[3] >= floor)]
             )
         return out
 
