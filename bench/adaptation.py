@@ -15,6 +15,11 @@ Evaluation-only sets (sfu_ctc, ruddit, kaggle_insults) are read at run time from
 folder and never shipped. With ``--spans`` it also simulates span marks on the Toxic Spans test
 posts (news comments) and reports span F1 on the marks not yet seen.
 
+With ``--story-prior`` (sfu_ctc, whose comments name their article) it also prints the newest
+site model with a story-level prior added to its toxicity logit: the logit of the smoothed
+share of rejections among the decided comments of the same article. Measured, not built: it
+judges a comment by how others behaved under the same article.
+
 With ``--ceiling`` it also measures what a site could learn at best from its own labels with
 each representation: 10-fold cross-validation over the whole set (about 90 % of it learned
 from, several times the 400 decisions of the target) for the site model itself and for a
@@ -83,10 +88,12 @@ def simulate(
     every: int,
     identity_base: np.ndarray,
     vectors: SentenceVectors | None = None,
+    stories: list[str] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Rows (decisions, unseen, AUC of base / newest / promoted model, agreement of the same
-    three, seconds of the last adaptation). The promoted model is what the site runs: a new
-    model replaces it only when it wins the held-out comparison (``rostra adapt promote``)."""
+    three, seconds of the last adaptation, AUC of the newest model with the story prior or
+    None without ``stories``). The promoted model is what the site runs: a new model replaces
+    it only when it wins the held-out comparison (``rostra adapt promote``)."""
     identity = benign_identity_texts()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
@@ -96,6 +103,7 @@ def simulate(
     probs = base.copy()  # scores of the newest model
     live = base.copy()  # scores of the active model: these decide what is held
     decided: list[Example] = []
+    decided_rows: list[int] = []
     out = []
     fit_seconds = 0.0
     wanted = list(CHECKPOINTS)
@@ -116,6 +124,8 @@ def simulate(
             agree(probs),
             agree(live),
             fit_seconds,
+            None if stories is None else roc_auc(y, _with_story_prior(
+                probs[rest, TOX], [stories[k] for k in rest], stories, gold, decided_rows)),
         ))
 
     for position, i in enumerate(order):
@@ -129,6 +139,7 @@ def simulate(
             continue
         decision = "reject" if gold[i] == 1 else "approve"
         decided.append(Example(texts[i], example_targets(decision, None), tuple(base[i])))
+        decided_rows.append(int(i))
         if len(decided) % every == 0:
             started = time.perf_counter()
             comparison = compare(
@@ -143,6 +154,46 @@ def simulate(
                 active = model
                 live[rest] = probs[rest]
     return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
+def _with_story_prior(
+    p: np.ndarray, rest_stories: list[str], stories: list[str], gold: np.ndarray,
+    decided_rows: list[int], strength: float = 5.0,
+) -> np.ndarray:
+    """The toxicity logit plus the logit of the share of rejections among the decided comments
+    of each comment's story, smoothed toward the share over all decisions."""
+    if not decided_rows:
+        return _logit(p)
+    overall = float(np.mean(gold[decided_rows]))
+    counts: dict[str, list[float]] = {}
+    for k in decided_rows:
+        seen = counts.setdefault(stories[k], [0.0, 0.0])
+        seen[0] += 1
+        seen[1] += float(gold[k])
+    shares = np.array([
+        (counts.get(story, [0.0, 0.0])[1] + strength * overall)
+        / (counts.get(story, [0.0, 0.0])[0] + strength)
+        for story in rest_stories
+    ])
+    return _logit(p) + _logit(shares)
+
+
+def _stories(name: str, data_dir: Path, texts: list[str]) -> list[str] | None:
+    """Each comment's article, for the sets that name it (sfu_ctc), else None."""
+    if name != "sfu_ctc":
+        return None
+    import csv
+
+    csv.field_size_limit(1 << 26)
+    path = data_dir / "sfu_ctc" / "SFU_constructiveness_toxicity.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        article = {r["comment"]: (r["globe_url"] or r["title"]).strip() for r in csv.DictReader(fh)}
+    return [article.get(t, "") for t in texts]
 
 
 def _fmt(v: float | None) -> str:
@@ -166,18 +217,21 @@ def run_set(
     base = _base_probs(scorer, texts)
     identity_base = _base_probs(scorer, benign_identity_texts())
     vectors = None if args.no_vectors else sentences
+    stories = _stories(name, args.data_dir, texts) if args.story_prior else None
     rows = simulate(
         texts, gold, base, params=params, policy=Policy.default(), seed=args.seed,
         sample=args.sample, every=args.every, identity_base=identity_base, vectors=vectors,
+        stories=stories,
     )
     reads = "n-grams" if vectors is None else "n-grams and the accurate tier's sentence vectors"
     print(f"\n{name}: {len(texts)} comments, {gold.mean():.1%} toxic; sample={args.sample}, "
           f"re-adapt every {args.every} decisions, seed {args.seed}; site model reads {reads}")
     print(" decisions  unseen | AUC: base  newest  promoted | agreement: base  newest  promoted"
-          " | fit s")
-    for d, unseen, ab, an, ap, gb, gn, gp, secs in rows:
+          " | fit s" + (" | AUC newest + story prior" if stories is not None else ""))
+    for d, unseen, ab, an, ap, gb, gn, gp, secs, story in rows:
         print(f" {d:9d}  {unseen:6d} |      {_fmt(ab)}   {_fmt(an)}     {_fmt(ap)} |"
-              f"            {_fmt(gb)}   {_fmt(gn)}     {_fmt(gp)} | {secs:5.1f}")
+              f"            {_fmt(gb)}   {_fmt(gn)}     {_fmt(gp)} | {secs:5.1f}"
+              + (f" |                     {_fmt(story)}" if stories is not None else ""))
     if len(rows) < len(CHECKPOINTS):
         print(f" (the stream ended after {rows[-1][0] if rows else 0} decisions)")
     if args.ceiling:
@@ -345,6 +399,8 @@ def main() -> int:
     parser.add_argument("--no-vectors", action="store_true",
                         help="site models read n-grams only, as on a server without the "
                         "accurate tier")
+    parser.add_argument("--story-prior", action="store_true",
+                        help="also print the newest model with a story-level prior (sfu_ctc)")
     parser.add_argument("--tier", choices=["fast", "accurate"], default="fast",
                         help="base tier whose scores the site model corrects")
     args = parser.parse_args()
