@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from rostra.actions.accounts import authenticate, sso_staff_user
+from rostra.domain.accounts import User
 from rostra.domain.errors import NotFound, RateLimited, Unauthenticated
 from rostra.domain.sites import Site
 from rostra.storage.accounts import SiteKeyStore, UserStore
@@ -93,6 +94,12 @@ def login(
     except Unauthenticated:
         return _login_page(request, target, "Wrong username or password.", status_code=401,
                            username=username)
+    return _signed_in(request, target, user)
+
+
+def _signed_in(request: Request, target: str, user: User) -> Response:
+    """Start the session of ``user`` and send them on to ``target``; the log-in form's
+    anti-forgery cookie has done its job."""
     response = redirect(target)
     start_session(request, response, user)
     response.delete_cookie(LOGIN_COOKIE, path=PREFIX + "/login")
@@ -160,10 +167,7 @@ def sso_login(
                            status_code=429)
     except Unauthenticated as exc:
         return _login_page(request, target, f"Sign-in refused: {exc}.", status_code=401)
-    response = redirect(target)
-    start_session(request, response, user)
-    response.delete_cookie(LOGIN_COOKIE, path=PREFIX + "/login")
-    return response
+    return _signed_in(request, target, user)
 
 
 @router.post("/logout")
