@@ -64,3 +64,32 @@ def test_the_isso_file_is_opened_read_only(archives, tmp_path):
     before = copy.read_bytes()
     list(read_isso(copy))
     assert copy.read_bytes() == before
+
+
+def _damaged(archives, tmp_path, name, change):
+    path = tmp_path / name
+    path.write_bytes(change(bytearray((archives / "isso.db").read_bytes())))
+    return path
+
+
+def _bad_schema(data):
+    # SQLite's error message then quotes bytes that are not UTF-8.
+    at = data.find(b"CREATE TABLE")
+    data[at : at + 12] = b"CREATE \xb4ABLE"
+    return bytes(data)
+
+
+def _bad_pages(data):
+    # The schema on page 1 reads; every page after it is garbage.
+    for i in range(4096, len(data), 7):
+        data[i] = 0xAB
+    return bytes(data)
+
+
+@pytest.mark.parametrize("change", [_bad_schema, _bad_pages])
+def test_a_damaged_isso_database_is_an_archive_error(archives, tmp_path, change):
+    path = _damaged(archives, tmp_path, "damaged.db", change)
+    with pytest.raises(ArchiveError):
+        count_isso_records(path)
+    with pytest.raises(ArchiveError):
+        list(read_isso(path))

@@ -139,6 +139,20 @@ def test_hostile_files_fail_with_one_clear_line(rostra, db, tmp_path, fmt, conte
     assert _count(db) == 0
 
 
+@pytest.mark.parametrize("damage", ["schema", "pages"])
+def test_a_damaged_isso_database_fails_with_one_clear_line(rostra, db, tmp_path, damage):
+    from tests.archive.test_isso import _bad_pages, _bad_schema
+
+    make_site(db)
+    change = _bad_schema if damage == "schema" else _bad_pages
+    path = tmp_path / "comments.db"
+    path.write_bytes(change(bytearray((ARCHIVES / "isso.db").read_bytes())))
+    result = rostra("import", "isso", path, "--site", "news")
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.stderr and "Traceback" not in result.output
+    assert _count(db) == 0
+
+
 def test_an_sqlite_file_that_is_not_isso_is_refused(rostra, db, tmp_path):
     import sqlite3
 

@@ -68,6 +68,9 @@ def open_isso(path: str | Path) -> sqlite3.Connection:
                 )
     except sqlite3.DatabaseError as exc:
         raise ArchiveError(f"Not an SQLite database: {path.name} ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        # SQLite's own message quotes the damaged bytes, which Python then cannot decode.
+        raise ArchiveError(f"Not an SQLite database: {path.name} (damaged schema)") from exc
     conn.text_factory = bytes  # decode ourselves, so one bad row is skipped, not fatal
     return conn
 
@@ -79,6 +82,8 @@ def count_isso_records(path: str | Path) -> int:
         threads = conn.execute("SELECT count(*) FROM threads").fetchone()[0]
         comments = conn.execute("SELECT count(*) FROM comments").fetchone()[0]
         return int(threads) + int(comments)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"The Isso database cannot be read: {_reason(exc)}") from exc
     finally:
         conn.close()
 
@@ -89,10 +94,14 @@ def read_isso(path: str | Path, *, base_url: str = "") -> Iterator[ArchiveRecord
     try:
         yield from _threads(conn, base_url.rstrip("/"))
         yield from _comments(conn)
-    except sqlite3.DatabaseError as exc:
-        raise ArchiveError(f"The Isso database cannot be read: {exc}") from exc
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"The Isso database cannot be read: {_reason(exc)}") from exc
     finally:
         conn.close()
+
+
+def _reason(exc: Exception) -> str:
+    return "damaged data" if isinstance(exc, UnicodeDecodeError) else str(exc)
 
 
 def _decode(value: object) -> str | None:
