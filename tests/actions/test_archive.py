@@ -95,6 +95,29 @@ def test_export_then_import_into_a_fresh_site_round_trips(db):
     assert _normalised(second, "copy") == _normalised(first, "news")
 
 
+def test_records_a_database_cannot_store_are_skipped_with_reasons_and_the_rest_imported(db):
+    site = _populated(db)
+    records = _export(db, site)
+    texts = [r for r in records if r["type"] == "comment"]
+    texts[0]["body"] = "a NUL \u0000 here"  # PostgreSQL refuses NUL in text
+    texts[1]["body"] = "half a pair \ud800"  # not UTF-8 at all
+    named = next(r for r in records if r["type"] == "author" and r.get("name"))
+    named["name"] = "Nul\u0000Name"
+    data = b"\n".join(json.dumps(r).encode() for r in records)
+    copy = make_site(db, "copy")
+    stats, _ = import_archive(db, site=copy, records=read_rostra(io.BytesIO(data)), now=NOW)
+    # The two comments are skipped, with their reasons; the author's name loses its NUL.
+    assert dict(stats.skipped) == {"NUL character in comment": 1,
+                                   "lone surrogate (not UTF-8) in comment": 1}
+    assert stats.comments_created == len(texts) - 2
+    with db.connect() as conn:
+        bodies = conn.execute(select(comments.c.body).where(comments.c.site_id == copy.id)
+                              ).scalars().all()  # fmt: skip
+        names = conn.execute(select(authors.c.name).where(authors.c.site_id == copy.id)
+                             ).scalars().all()  # fmt: skip
+    assert "a NUL \x00 here" not in bodies and "NulName" in names
+
+
 def test_importing_an_export_twice_adds_nothing(db):
     site = _populated(db)
     data = b"\n".join(json.dumps(r).encode() for r in _export(db, site))

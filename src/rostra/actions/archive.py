@@ -20,7 +20,7 @@ from rostra.actions import notifications
 from rostra.actions.adaptation import forget_examples
 from rostra.actions.comments import ModerationEngineLike, announce_change, model_version
 from rostra.actions.notifications import WebhookEvent
-from rostra.archive.records import ArchiveError, ArchiveRecord
+from rostra.archive.records import ArchiveError, ArchiveRecord, storable
 from rostra.archive.rostra_jsonl import encode_record, header
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput
@@ -149,7 +149,7 @@ def import_archive(
     )
     try:
         for record in records:
-            importer.add(record)
+            importer.add(storable(record))
     except ArchiveError as exc:
         done = importer.finish()
         raise ArchiveError(

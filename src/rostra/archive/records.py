@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -141,6 +143,77 @@ def oversized(body: str) -> Skipped | None:
     if len(body) > MAX_BODY_CHARS:
         return Skipped(f"body longer than {MAX_BODY_CHARS} characters", "")
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable_text(value: str | None) -> str | None:
+    """Why a text could not be stored, or None: what the API refuses in a comment too."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        return "NUL character"
+    if not value.isascii() and _SURROGATE.search(value):
+        return "lone surrogate (not UTF-8)"
+    return None
+
+
+def _text_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in fields(cls) if "str" in str(f.type)]
+    return attrgetter(*names)
+
+
+_TEXTS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    cls: _text_fields(cls) for cls in (ImportedStory, ImportedAuthor, ImportedEdit, ImportedComment)
+}
+
+
+def _unstorable_fields(record: ImportedStory | ImportedAuthor | ImportedComment) -> str | None:
+    texts = [t for t in _TEXTS[type(record)](record) if t]
+    if isinstance(record, ImportedComment):
+        for part in (record.author, *record.edits):
+            if part is not None:
+                texts += [t for t in _TEXTS[type(part)](part) if t]
+    # One look at all the texts of a record; the reason comes from the text that has it.
+    if _unstorable_text("".join(texts)) is None:
+        return None
+    return next(r for t in texts if (r := _unstorable_text(t)) is not None)
+
+
+def _cleaned(value: str) -> str:
+    value = value.replace("\x00", "")
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+
+
+def _cleaned_author(author: ImportedAuthor) -> ImportedAuthor:
+    if _unstorable_text(author.name) is None and _unstorable_text(author.email) is None:
+        return author
+    email = None if author.email is None else (_cleaned(author.email) or None)
+    return replace(author, name=_cleaned(author.name) or "Anonymous", email=email)
+
+
+def storable(record: ArchiveRecord) -> ArchiveRecord:
+    """``record`` as a database can store it. A name, an e-mail address or a story title loses
+    its NUL characters (which PostgreSQL refuses) and has each lone surrogate (not UTF-8)
+    replaced by U+FFFD. A comment's text, or an id or URL, with either is not changed but
+    skipped, with the reason: the API refuses such a comment too."""
+    if isinstance(record, Skipped):
+        return record
+    if isinstance(record, ImportedStory):
+        if _unstorable_text(record.title) is not None:
+            record = replace(record, title=_cleaned(record.title))
+    elif isinstance(record, ImportedAuthor):
+        record = _cleaned_author(record)
+    elif record.author is not None:
+        author = _cleaned_author(record.author)
+        if author is not record.author:
+            record = replace(record, author=author)
+    reason = _unstorable_fields(record)
+    if reason is None:
+        return record
+    kind = {ImportedStory: "story", ImportedAuthor: "author"}.get(type(record), "comment")
+    return Skipped(f"{reason} in {kind}", f"{kind} id={record.external_id[:100]!r}")
 
 
 def author_identity(
