@@ -254,7 +254,12 @@ def test_sso_token_missing_a_claim_is_refused(client, db, missing):
     _refused(client, token)
 
 
-@pytest.mark.parametrize("bad", [{"sub": 42}, {"name": ""}, {"name": ["x"]}, {"email": None}])
+@pytest.mark.parametrize("bad", [
+    {"sub": 42}, {"name": ""}, {"name": ["x"]}, {"email": None},
+    # Texts no database column takes: a NUL character (PostgreSQL), a lone surrogate (UTF-8).
+    {"sub": "reader\x00-1"}, {"name": "Al\x00ice"}, {"email": "a\x00@example.com"},
+    {"sub": "reader-\udc00"}, {"name": "Al\ud800ice"},
+])
 def test_sso_token_with_bad_claims_is_refused(client, db, bad):
     kid, secret = hs256_key(db)
     payload = claims()

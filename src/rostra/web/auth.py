@@ -119,7 +119,19 @@ def _claim_text(claims: dict[str, Any], name: str, max_length: int) -> str:
     value = claims.get(name)
     if not isinstance(value, str) or len(value) > max_length:
         raise Unauthenticated(f"the SSO token's {name!r} claim must be a string")
+    # A NUL character (PostgreSQL stores none) or a lone surrogate (not UTF-8) is refused, as
+    # in every text the API takes.
+    if "\x00" in value or not _encodable(value):
+        raise Unauthenticated(f"the SSO token's {name!r} claim is not valid text")
     return value.strip()
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def verify_sso_token(token: str, keys: list[SiteKey], now: datetime) -> SsoIdentity:
