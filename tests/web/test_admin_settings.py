@@ -158,3 +158,17 @@ def test_moderators_added_and_removed(ws, ada):
     assert form(ada, "/moderate/news/settings/moderators", username="ada").status_code == 400
     assert form(ada, "/moderate/news/settings/moderators", username="nobody").status_code == 404
     assert [e.action for e in audit(ws)] == ["site.moderator.add", "site.moderator.remove"]
+
+
+@pytest.mark.parametrize(("path", "fields"), [
+    ("/moderate/news/settings/moderators", {"username": "ol\x00ga"}),
+    ("/moderate/news/webhooks", {"url": "https://hooks.example/\x00", "events": "comment.created"}),
+])
+def test_a_nul_character_in_a_form_is_a_page_saying_so_and_changes_nothing(ws, ada, path,
+                                                                          fields):
+    # PostgreSQL refuses NUL in any text it is given; the storage types refuse it first.
+    response = ada.post(path, data={"csrf_token": ada.csrf, **fields})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "NUL" in response.text
+    assert audit(ws) == []

@@ -1,3 +1,4 @@
+import json
 import threading
 
 import pytest
@@ -74,6 +75,21 @@ def test_approve_publishes_counts_and_logs(client, alice, maria):
     assert log[1]["actor"] == "system" and log[1]["action"] == "hold"
     counts = client.get(f"{MOD}/counts", headers=maria.headers).json()
     assert counts["pending"] == 0 and counts["approved"] == 1
+
+
+@pytest.mark.parametrize("reason", ["spam\x00", "half a pair \ud800"])
+def test_a_reason_no_database_can_store_is_refused_and_changes_nothing(client, alice, maria,
+                                                                       reason):
+    held = post(client, alice, "stupid plan").json()
+    body = json.dumps({"action": "reject", "version": held["version"], "reason": reason})
+    response = client.post(f"{MOD}/comments/{held['id']}/decision", content=body,
+                           headers={**maria.headers, "content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_input"
+    queue = client.get(f"{MOD}/queue", headers=maria.headers).json()
+    assert [i["id"] for i in queue["items"]] == [held["id"]]  # still held, same version
+    assert decide(client, maria, held, "reject", reason="spam").status_code == 200
 
 
 def test_reject_removes_a_published_comment_and_resolves_reports(client, alice, bob, maria):

@@ -58,6 +58,9 @@ def friendly(command: F) -> F:
         except RostraError as exc:
             raise click.ClickException(exc.message) from None
         except SQLAlchemyError as exc:
+            refused = getattr(exc, "orig", None)
+            if isinstance(refused, RostraError):  # a value the storage types refused
+                raise click.ClickException(refused.message) from None
             raise click.ClickException(f"database error: {_database_reason(exc)}") from None
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}") from None

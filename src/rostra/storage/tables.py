@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from rostra.domain.errors import InvalidInput
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -66,6 +68,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return stored.astimezone(UTC)
 
 
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise InvalidInput("text must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("text is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+class StoredString(TypeDecorator[str]):
+    """``String`` that both databases store alike: a NUL character (PostgreSQL refuses it) or
+    a lone surrogate (not UTF-8) is ``InvalidInput`` before the statement runs, wherever the
+    text came from, on SQLite as on PostgreSQL."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _storable(value) if isinstance(value, str) else value
+
+
+class StoredText(StoredString):
+    """``Text`` with the checks of :class:`StoredString`."""
+
+    impl = Text
+    cache_ok = True
+
+
 def _pk() -> Column[int]:
     return Column("id", Id, primary_key=True, autoincrement=True)
 
@@ -78,8 +110,8 @@ sites = Table(
     "sites",
     metadata,
     _pk(),
-    Column("slug", String(64), nullable=False, unique=True),
-    Column("name", String(200), nullable=False),
+    Column("slug", StoredString(64), nullable=False, unique=True),
+    Column("name", StoredString(200), nullable=False),
     # rostra.moderation.policy.Policy.to_dict(): thresholds, word lists, spam, tier
     Column("policy", JSON, nullable=False),
     # guests_allowed, premoderation ("none"|"all"|"new_authors"|"links"), premoderation_k,
@@ -94,9 +126,9 @@ site_keys = Table(
     metadata,
     _pk(),
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("kid", String(64), nullable=False),
-    Column("algorithm", String(8), nullable=False),  # HS256 | RS256 | ES256
-    Column("secret", Text, nullable=False),  # HS256 shared secret, or a PEM public key
+    Column("kid", StoredString(64), nullable=False),
+    Column("algorithm", StoredString(8), nullable=False),  # HS256 | RS256 | ES256
+    Column("secret", StoredText(), nullable=False),  # HS256 shared secret, or a PEM public key
     _created(),
     Column("revoked_at", UTCDateTime(), nullable=True),
     UniqueConstraint("site_id", "kid"),
@@ -106,10 +138,10 @@ users = Table(
     "users",
     metadata,
     _pk(),
-    Column("username", String(100), nullable=False, unique=True),
-    Column("email", String(320), nullable=True),
-    Column("password_hash", String(200), nullable=True),  # argon2; NULL for SSO-only staff
-    Column("role", String(16), nullable=False),  # admin | moderator
+    Column("username", StoredString(100), nullable=False, unique=True),
+    Column("email", StoredString(320), nullable=True),
+    Column("password_hash", StoredString(200), nullable=True),  # argon2; NULL for SSO-only staff
+    Column("role", StoredString(16), nullable=False),  # admin | moderator
     Column("disabled", Boolean, nullable=False, default=False),
     Column("session_version", Integer, nullable=False, default=1),  # bump to log out everywhere
     _created(),
@@ -127,7 +159,7 @@ staff_sso_subjects = Table(
     "staff_sso_subjects",
     metadata,
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-    Column("subject", String(255), primary_key=True),
+    Column("subject", StoredString(255), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
 )
 
@@ -136,8 +168,9 @@ api_tokens = Table(
     metadata,
     _pk(),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex; never the token
+    Column("name", StoredString(100), nullable=False),
+    # sha256 hex; never the token
+    Column("token_hash", StoredString(64), nullable=False, unique=True),
     _created(),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
@@ -148,8 +181,8 @@ stories = Table(
     metadata,
     _pk(),
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
-    Column("url", String(2048), nullable=False),
-    Column("title", String(500), nullable=False),
+    Column("url", StoredString(2048), nullable=False),
+    Column("title", StoredString(500), nullable=False),
     Column("closed", Boolean, nullable=False, default=False),
     Column("premoderation", Boolean, nullable=False, default=False),
     Column("close_after_days", Integer, nullable=True),
@@ -164,10 +197,10 @@ authors = Table(
     metadata,
     _pk(),
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(8), nullable=False),  # sso | guest | local | import
-    Column("external_id", String(255), nullable=True),  # SSO `sub`, import id, guest token id
-    Column("name", String(200), nullable=False),
-    Column("email", String(320), nullable=True),
+    Column("kind", StoredString(8), nullable=False),  # sso | guest | local | import
+    Column("external_id", StoredString(255), nullable=True),  # SSO `sub`, import id, guest token id
+    Column("name", StoredString(200), nullable=False),
+    Column("email", StoredString(320), nullable=True),
     _created(),
     Column("last_seen_at", UTCDateTime(), nullable=True),
     Column("banned_until", UTCDateTime(), nullable=True),  # far future = permanent ban
@@ -190,21 +223,22 @@ comments = Table(
     Column("root_id", Id, nullable=True),  # top-level ancestor; NULL for top-level comments
     Column("depth", Integer, nullable=False, default=0),
     Column("author_id", ForeignKey("authors.id", ondelete="SET NULL"), nullable=True),
-    Column("body", Text, nullable=False),  # Markdown source as written
-    Column("html", Text, nullable=False),  # rendered once at write time, sanitised
-    Column("status", String(16), nullable=False),  # domain.comments.CommentStatus
+    Column("body", StoredText(), nullable=False),  # Markdown source as written
+    Column("html", StoredText(), nullable=False),  # rendered once at write time, sanitised
+    Column("status", StoredString(16), nullable=False),  # domain.comments.CommentStatus
     Column("featured", Boolean, nullable=False, default=False),
-    Column("decision", String(16), nullable=True),  # the policy's decision at post time
+    Column("decision", StoredString(16), nullable=True),  # the policy's decision at post time
     Column("severity", Float, nullable=False, default=0.0),  # max label score, for queue order
-    Column("flagged_labels", String(200), nullable=False, default=""),  # " insult threat "
+    Column("flagged_labels", StoredString(200), nullable=False, default=""),  # " insult threat "
     Column("reviewed", Boolean, nullable=False, default=False),  # a moderator decided
     Column("version", Integer, nullable=False, default=1),  # optimistic concurrency
     Column("reply_count", Integer, nullable=False, default=0),  # published direct replies
     Column("reaction_count", Integer, nullable=False, default=0),
     Column("report_count", Integer, nullable=False, default=0),  # unresolved reports
-    Column("ip", String(64), nullable=True),  # erased by `rostra forget`
-    Column("source", String(16), nullable=False, default="rostra"),  # rostra|disqus|wordpress|isso
-    Column("external_id", String(255), nullable=True),  # id in the imported archive
+    Column("ip", StoredString(64), nullable=True),  # erased by `rostra forget`
+    # rostra | disqus | wordpress | isso
+    Column("source", StoredString(16), nullable=False, default="rostra"),
+    Column("external_id", StoredString(255), nullable=True),  # id in the imported archive
     _created(),
     Column("edited_at", UTCDateTime(), nullable=True),
     UniqueConstraint("site_id", "source", "external_id"),
@@ -222,8 +256,8 @@ comment_edits = Table(
     metadata,
     _pk(),
     Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("body", Text, nullable=False),  # the body BEFORE this edit
-    Column("html", Text, nullable=False),
+    Column("body", StoredText(), nullable=False),  # the body BEFORE this edit
+    Column("html", StoredText(), nullable=False),
     Column("edited_at", UTCDateTime(), nullable=False),
 )
 
@@ -232,7 +266,7 @@ reactions = Table(
     metadata,
     Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
     Column("author_id", ForeignKey("authors.id", ondelete="CASCADE"), primary_key=True),
-    Column("kind", String(16), nullable=False, default="like"),
+    Column("kind", StoredString(16), nullable=False, default="like"),
     _created(),
 )
 
@@ -243,8 +277,8 @@ reports = Table(
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("author_id", ForeignKey("authors.id", ondelete="SET NULL"), nullable=True),
-    Column("reason", String(32), nullable=False),  # abuse | spam | off_topic | other
-    Column("note", Text, nullable=True),
+    Column("reason", StoredString(32), nullable=False),  # abuse | spam | off_topic | other
+    Column("note", StoredText(), nullable=True),
     _created(),
     Column("resolved_at", UTCDateTime(), nullable=True),
     UniqueConstraint("comment_id", "author_id"),
@@ -255,12 +289,12 @@ signals = Table(
     metadata,
     _pk(),
     Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("tier", String(16), nullable=False),
-    Column("model_version", String(64), nullable=False),
+    Column("tier", StoredString(16), nullable=False),
+    Column("model_version", StoredString(64), nullable=False),
     Column("scores", JSON, nullable=False),  # {label: probability}
     Column("spam", JSON, nullable=False),  # {signal: value}
     Column("reasons", JSON, nullable=False),  # [Reason.to_dict()]
-    Column("decision", String(16), nullable=False),
+    Column("decision", StoredString(16), nullable=False),
     Column("shadow", Boolean, nullable=False, default=False),  # a site model scoring in shadow
     _created(),
 )
@@ -272,7 +306,7 @@ bans = Table(
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("author_id", ForeignKey("authors.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("user_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
-    Column("reason", Text, nullable=True),
+    Column("reason", StoredText(), nullable=True),
     _created(),
     Column("until", UTCDateTime(), nullable=True),  # NULL = permanent
     Column("lifted_at", UTCDateTime(), nullable=True),
@@ -287,9 +321,9 @@ moderation_log = Table(
     Column("comment_id", Id, nullable=True, index=True),
     Column("author_id", Id, nullable=True),
     Column("user_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
-    Column("actor", String(16), nullable=False),  # moderator | system | author | admin
-    Column("action", String(32), nullable=False),
-    Column("reason", Text, nullable=True),
+    Column("actor", StoredString(16), nullable=False),  # moderator | system | author | admin
+    Column("action", StoredString(32), nullable=False),
+    Column("reason", StoredText(), nullable=True),
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
     _created(),
@@ -298,7 +332,7 @@ moderation_log = Table(
 rate_limits = Table(
     "rate_limits",
     metadata,
-    Column("key", String(200), primary_key=True),
+    Column("key", StoredString(200), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),  # epoch seconds
     Column("count", Integer, nullable=False, default=0),
 )
@@ -312,7 +346,7 @@ events = Table(
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("story_id", ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
     Column("comment_id", Id, nullable=True),
-    Column("kind", String(32), nullable=False),  # comment.published | comment.removed
+    Column("kind", StoredString(32), nullable=False),  # comment.published | comment.removed
     _created(),
     Index("ix_events_story", "story_id", "id"),
 )
@@ -326,8 +360,8 @@ examples = Table(
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("comment_id", ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
     Column("author_id", Id, nullable=True),  # for erasure requests
-    Column("text", Text, nullable=False),  # the body as it was when decided
-    Column("decision", String(16), nullable=False),  # approve | reject | spam
+    Column("text", StoredText(), nullable=False),  # the body as it was when decided
+    Column("decision", StoredString(16), nullable=False),  # approve | reject | spam
     Column("labels", JSON, nullable=True),  # moderator's label corrections; [] = none apply
     Column("spans", JSON, nullable=True),  # [[start, end], ...] marked in ``text``
     Column("scores", JSON, nullable=False),  # the engine's {label: score} at decision time
@@ -343,7 +377,7 @@ site_models = Table(
     _pk(),
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("status", String(16), nullable=False),  # shadow | active | retired | rejected
+    Column("status", StoredString(16), nullable=False),  # shadow | active | retired | rejected
     Column("examples", Integer, nullable=False, default=0),  # decisions it was trained on
     Column("metrics", JSON, nullable=False),  # Comparison.to_dict() at training time
     Column("artifact", LargeBinary, nullable=False),  # SiteModel.to_bytes()
@@ -358,15 +392,15 @@ outbox = Table(
     "outbox",
     metadata,
     _pk(),
-    Column("kind", String(16), nullable=False),  # email | reply | digest | webhook
+    Column("kind", StoredString(16), nullable=False),  # email | reply | digest | webhook
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=True),
-    Column("dedupe_key", String(200), nullable=True, unique=True),  # one mail per reply etc.
+    Column("dedupe_key", StoredString(200), nullable=True, unique=True),  # one mail per reply etc.
     Column("payload", JSON, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | sending | sent | dead
+    Column("status", StoredString(16), nullable=False),  # pending | sending | sent | dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("locked_until", UTCDateTime(), nullable=True),  # a claim lapses if its worker died
-    Column("last_error", Text, nullable=True),
+    Column("last_error", StoredText(), nullable=True),
     _created(),
     Column("sent_at", UTCDateTime(), nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
@@ -377,8 +411,8 @@ webhooks = Table(
     metadata,
     _pk(),
     Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("url", String(2048), nullable=False),
-    Column("secret", String(200), nullable=False),  # HMAC-SHA256 key of the signature header
+    Column("url", StoredString(2048), nullable=False),
+    Column("secret", StoredString(200), nullable=False),  # HMAC-SHA256 key of the signature header
     Column("events", JSON, nullable=False),  # ["comment.created", ...]
     Column("active", Boolean, nullable=False, default=True),
     _created(),
@@ -390,11 +424,11 @@ webhook_deliveries = Table(
     _pk(),
     Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     Column("outbox_id", Id, nullable=True),
-    Column("event", String(32), nullable=False),
+    Column("event", StoredString(32), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),  # NULL: no HTTP response at all
     Column("duration_ms", Integer, nullable=False),
-    Column("error", Text, nullable=True),
+    Column("error", StoredText(), nullable=True),
     _created(),
     Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
 )

@@ -8,6 +8,7 @@ list of ``errors``; anything unexpected is a logged 500 ``internal_error`` witho
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -15,7 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from rostra.domain.errors import RostraError
 
@@ -101,8 +104,25 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
                    "Something went wrong on our side; it has been logged.")
 
 
+async def _statement_error(request: Request, exc: Exception) -> Response:
+    """A statement that did not run because a value was refused on its way in (the storage
+    types raise ``InvalidInput`` for text no database can store): answered as that error is,
+    by whichever handler the app has for it (the workspace shows pages). Anything else is
+    unexpected."""
+    assert isinstance(exc, StatementError)
+    if isinstance(exc.orig, RostraError):
+        handler = request.app.exception_handlers[RostraError]
+        response = handler(request, exc.orig)
+        if inspect.isawaitable(response):
+            response = await response
+        assert isinstance(response, Response)
+        return response
+    return _unexpected(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RostraError, _rostra_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StatementError, _statement_error)
     app.add_exception_handler(Exception, _unexpected)
