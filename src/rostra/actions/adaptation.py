@@ -531,18 +531,19 @@ def site_scoring(
     site: Site,
     body: str,
     result: ModerationResult,
-    vectors: SentenceVectors | None = None,
-    explain: Explain | None = None,
+    engine: ModerationEngineLike | None = None,
 ) -> tuple[ModerationResult, ShadowScore | None]:
     """The result that decides (the active site model's, or the engine's as given) and the
-    shadow model's result to record, if the site has one. ``vectors``: the engine's sentence
-    representation (:func:`sentence_vectors`); the accurate tier keeps the vectors it computed
-    recently, so an active and a shadow model do not run it twice for ``body``. ``explain``:
-    the engine's explainer (:func:`site_explainer`), which marks the words of a label only the
-    site model flags."""
+    shadow model's result to record, if the site has one. ``engine`` (the one that scored
+    ``body``) lends the site models its sentence representation (:func:`sentence_vectors`; the
+    accurate tier keeps the vectors it computed recently, so an active and a shadow model do
+    not run it twice) and its explainer (:func:`site_explainer`, which marks the words of a
+    label only the site model flags)."""
     rows = conn.execute(_LIVE_MODELS, {"b_site": site.id}).all()
     if not rows:
         return result, None
+    vectors = None if engine is None else sentence_vectors(engine)
+    explain = None if engine is None else site_explainer(engine)
     policy = Policy.from_dict(site.policy)
     live, shadow = result, None
     for row in sorted(rows, key=lambda r: r.version):

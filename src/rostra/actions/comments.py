@@ -17,12 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Connection, Engine, delete
 
 from rostra.actions import notifications
-from rostra.actions.adaptation import (
-    record_shadow,
-    sentence_vectors,
-    site_explainer,
-    site_scoring,
-)
+from rostra.actions.adaptation import record_shadow, site_scoring
 from rostra.domain.comments import STATUS_FOR_DECISION, CommentStatus
 from rostra.domain.errors import (
     AuthorBanned,
@@ -37,6 +32,7 @@ from rostra.domain.identity import Reader
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult
 from rostra.domain.rendering import render_markdown
 from rostra.domain.sites import Premoderation, Site
+from rostra.domain.text import NUL, unstorable
 from rostra.moderation.policy import Policy
 from rostra.storage._upsert import insert_ignore
 from rostra.storage.authors import Author, AuthorStore
@@ -106,12 +102,11 @@ def utcnow() -> datetime:
 def clean_text(value: str, field: str, *, max_chars: int, required: bool = True) -> str:
     """Stripped text, refusing what databases choke on (NUL, lone surrogates) and lengths."""
     value = value.strip()
-    if "\x00" in value:
+    problem = unstorable(value)
+    if problem == NUL:
         raise InvalidInput(f"{field} must not contain NUL characters", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{field} is not valid Unicode text", field=field) from None
+    if problem is not None:
+        raise InvalidInput(f"{field} is not valid Unicode text", field=field)
     if required and not value:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_chars:
@@ -287,9 +282,7 @@ def post_comment(
         # A new guest has no history: the context a fresh author row would give.
         context = AuthorContext() if author is None else AuthorStore.context(conn, author, now=now)
         result = _score(engine, site, body, context, limits)
-        result, shadow = site_scoring(
-            conn, site, body, result, sentence_vectors(engine), site_explainer(engine)
-        )
+        result, shadow = site_scoring(conn, site, body, result, engine)
         start_writing()  # the reads and the scoring are done; from here on, only writes
         if author is None:
             assert guest is not None
@@ -387,9 +380,7 @@ def edit_comment(
             return comment
         result = _score(engine, site, body, AuthorStore.context(conn, author, now=now), limits)
         # The site's own model judges an edit as it judges a new comment.
-        result, shadow = site_scoring(
-            conn, site, body, result, sentence_vectors(engine), site_explainer(engine)
-        )
+        result, shadow = site_scoring(conn, site, body, result, engine)
         status = status_for(result.decision, site, story, author, body)
         if (
             status is CommentStatus.PUBLISHED

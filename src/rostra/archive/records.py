@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from typing import Any, TypeVar
 
 from rostra.domain.comments import CommentStatus
 from rostra.domain.errors import InvalidInput
+from rostra.domain.text import made_storable, unstorable
 
 #: Longest comment body an import accepts; longer records are skipped with a reason.
 MAX_BODY_CHARS = 200_000
@@ -145,18 +145,9 @@ def oversized(body: str) -> Skipped | None:
     return None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _unstorable_text(value: str | None) -> str | None:
     """Why a text could not be stored, or None: what the API refuses in a comment too."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        return "NUL character"
-    if not value.isascii() and _SURROGATE.search(value):
-        return "lone surrogate (not UTF-8)"
-    return None
+    return None if value is None else unstorable(value)
 
 
 def _text_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
@@ -181,16 +172,11 @@ def _unstorable_fields(record: ImportedStory | ImportedAuthor | ImportedComment)
     return next(r for t in texts if (r := _unstorable_text(t)) is not None)
 
 
-def _cleaned(value: str) -> str:
-    value = value.replace("\x00", "")
-    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
-
-
 def _cleaned_author(author: ImportedAuthor) -> ImportedAuthor:
     if _unstorable_text(author.name) is None and _unstorable_text(author.email) is None:
         return author
-    email = None if author.email is None else (_cleaned(author.email) or None)
-    return replace(author, name=_cleaned(author.name) or "Anonymous", email=email)
+    email = None if author.email is None else (made_storable(author.email) or None)
+    return replace(author, name=made_storable(author.name) or "Anonymous", email=email)
 
 
 def storable(record: ArchiveRecord) -> ArchiveRecord:
@@ -202,7 +188,7 @@ def storable(record: ArchiveRecord) -> ArchiveRecord:
         return record
     if isinstance(record, ImportedStory):
         if _unstorable_text(record.title) is not None:
-            record = replace(record, title=_cleaned(record.title))
+            record = replace(record, title=made_storable(record.title))
     elif isinstance(record, ImportedAuthor):
         record = _cleaned_author(record)
     elif record.author is not None:

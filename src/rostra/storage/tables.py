@@ -31,6 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from rostra.domain.errors import InvalidInput
+from rostra.domain.text import NUL, unstorable
 
 metadata = MetaData(
     naming_convention={
@@ -69,13 +70,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _storable(value: str) -> str:
-    if "\x00" in value:
+    problem = unstorable(value)
+    if problem == NUL:
         raise InvalidInput("text must not contain NUL characters")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput("text is not valid Unicode (a lone surrogate)") from None
+    if problem is not None:
+        raise InvalidInput("text is not valid Unicode (a lone surrogate)")
     return value
 
 

@@ -33,6 +33,7 @@ from rostra.domain.comments import AuthorKind
 from rostra.domain.errors import InvalidInput, NotAllowed, RostraError, Unauthenticated
 from rostra.domain.identity import Reader, Staff
 from rostra.domain.sites import Site
+from rostra.domain.text import unstorable
 from rostra.storage.accounts import SiteKeyStore, TokenStore, UserStore
 from rostra.storage.database import transaction
 from rostra.storage.identities import reader_for_author, upsert_sso_author
@@ -119,19 +120,9 @@ def _claim_text(claims: dict[str, Any], name: str, max_length: int) -> str:
     value = claims.get(name)
     if not isinstance(value, str) or len(value) > max_length:
         raise Unauthenticated(f"the SSO token's {name!r} claim must be a string")
-    # A NUL character (PostgreSQL stores none) or a lone surrogate (not UTF-8) is refused, as
-    # in every text the API takes.
-    if "\x00" in value or not _encodable(value):
+    if unstorable(value) is not None:  # as in every text the API takes
         raise Unauthenticated(f"the SSO token's {name!r} claim is not valid text")
     return value.strip()
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def verify_sso_token(token: str, keys: list[SiteKey], now: datetime) -> SsoIdentity:
