@@ -147,6 +147,21 @@ def test_bad_csv_records(built) -> None:  # type: ignore[no-untyped-def]
     assert codes == ["approve", "empty_text", "invalid_utf8", "missing_field", "too_long", "reject"]
 
 
+def test_broken_csv_quoting_is_reported_not_merged(built) -> None:  # type: ignore[no-untyped-def]
+    # Text after a closing quote would become "idiotxyz"; a quote never closed would swallow
+    # every record after it into one comment.
+    data = b'id,text\n1,"idiot"xyz\n2,fine\n3,"never closed\n4,idiot\n5,fine\n'
+    result, lines = run(["--format", "csv"], data)
+    assert result.exit_code == 0
+    assert [(o.get("line"), o["error"]["code"] if "error" in o else o["id"]) for o in lines] == [
+        (2, "invalid_csv"),
+        (None, "2"),
+        (4, "invalid_csv"),
+    ]
+    assert "unexpected end of data" in lines[2]["error"]["message"]
+    assert "1 scored, 2 with errors" in result.stderr
+
+
 def test_csv_without_text_column_is_refused(built) -> None:  # type: ignore[no-untyped-def]
     result, lines = run(["--format", "csv"], b"id,body\n1,hello\n")
     assert result.exit_code != 0

@@ -161,7 +161,9 @@ def _csv_records(lines: Iterator[_Line]) -> Iterator[_Record]:
             yield text + "\n"
 
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(decoded())
+    # Strict: a quote that is never closed, or text after a closing quote, is a broken record
+    # (reported) rather than text silently joined to the records after it or altered.
+    reader = csv.reader(decoded(), strict=True)
     try:
         header = next(reader)
     except StopIteration:
