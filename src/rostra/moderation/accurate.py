@@ -37,7 +37,7 @@ import numpy as np
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
 
-__all__ = ["DEFAULT_MODEL_DIR", "AccurateScorer"]
+__all__ = ["DEFAULT_MODEL_DIR", "AccurateScorer", "pad_ids"]
 
 #: The model shipped in the package (built by ``rostra train --tier accurate``).
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "accurate"
@@ -215,7 +215,7 @@ class AccurateScorer:
         chunks = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
 
         def run(rows: np.ndarray) -> None:
-            input_ids, attention = _pad([ids[i] for i in rows])
+            input_ids, attention = pad_ids([ids[i] for i in rows])
             feeds = {"input_ids": input_ids, "attention_mask": attention}
             with self.around_inference():
                 values = self._session.run(names, feeds)
@@ -259,8 +259,9 @@ def _text(value: object) -> str:
     return value
 
 
-def _pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad to the longest row; the attention mask hides the padding."""
+def pad_ids(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token ids to the longest row; the attention mask hides the padding (training
+    pads the same way)."""
     width = max(len(x) for x in ids)
     input_ids = np.zeros((len(ids), width), dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)

@@ -38,7 +38,7 @@ import numpy as np
 
 from rostra.domain.errors import InvalidInput
 from rostra.domain.labels import LABELS
-from rostra.moderation.accurate import SENTENCE_OUTPUT
+from rostra.moderation.accurate import SENTENCE_OUTPUT, pad_ids
 from rostra.moderation.normalize import normalize
 from rostra.moderation.training.datasets import LabelledSet, load_training_set
 
@@ -206,16 +206,6 @@ def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> 
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def _pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(x) for x in ids)
-    input_ids = np.zeros((len(ids), width), dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    for row, x in enumerate(ids):
-        input_ids[row, : len(x)] = x
-        mask[row, : len(x)] = 1
-    return input_ids, mask
-
-
 # ---------------------------------------------------------------------------------------------
 # model and training (torch)
 
@@ -324,7 +314,7 @@ def fit(
         task = bar.add_task("train", total=total, completed=start, loss=0.0)
         for step in range(start, total):
             rows = schedule[step]
-            input_ids, attention = _pad([encoded[i] for i in rows])
+            input_ids, attention = pad_ids([encoded[i] for i in rows])
             logits = model(torch.from_numpy(input_ids), torch.from_numpy(attention))
             loss = _masked_bce(logits, y[rows], mask[rows], weight[rows])
             loss.backward()
