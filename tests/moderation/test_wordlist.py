@@ -95,6 +95,17 @@ def test_masked_words_need_enough_visible_letters() -> None:
     assert found("****", wordlist) == []
 
 
+def test_masked_words_match_alike_however_many_starred_words_came_before() -> None:
+    # Candidates for a starred word are remembered, up to a bound; a full memory starts over.
+    wordlist = WordList(banned=["grue", "grue lair"], suspect=["zork"])
+    first = found("**the g*ue l*ir and z**k", wordlist)
+    assert first == [(BANNED_TERM, "g*ue l*ir"), (SUSPECT_TERM, "z**k")]
+    for k in range(10_000):  # more distinct starred words than it keeps
+        assert found(f"w*{k:05d} **x{k}", wordlist) == []
+    assert found("**the g*ue l*ir and z**k", wordlist) == first
+    assert found("g**e", wordlist) == [(BANNED_TERM, "g**e")]
+
+
 def test_stars_in_listed_terms_are_not_wildcards() -> None:
     wordlist = WordList(banned=["gr*e"])
     assert found("grae", wordlist) == []

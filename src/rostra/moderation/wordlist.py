@@ -58,6 +58,10 @@ def _squeeze(word: str) -> str:
     return _RUN_RE.sub(r"\1", word)
 
 
+#: Starred tokens whose candidate terms an index remembers (then it starts afresh).
+_SHAPE_CACHE_SIZE = 4096
+
+
 def _wildcard_ok(token: str, strict: bool) -> bool:
     stars = token.count("*")
     letters = len(token) - stars
@@ -111,6 +115,7 @@ class _Index:
             if len(term) == 1 and _squeeze(term[0]) != term[0]
         }
         self.size = count
+        self._shape_cache: dict[str, tuple[Term, ...]] = {}
 
     def match_at(self, tokens: list[str], i: int) -> int:
         """Number of tokens of the longest term starting at ``tokens[i]`` (0 for none)."""
@@ -125,10 +130,28 @@ class _Index:
                     if len(term) == 1:
                         return 1  # "*fuck*": emphasis around a listed word
             if _wildcard_ok(token, self.strict):
-                for term in self.by_shape.get((len(token), token[0]), ()):
-                    if _agrees(token, term[0]) and _rest_agrees(term, tokens, i, self.strict):
+                for term in self._shaped(token):
+                    if _rest_agrees(term, tokens, i, self.strict):
                         return len(term)
         return 0
+
+    def _shaped(self, token: str) -> tuple[Term, ...]:
+        """Terms whose first token the wildcard ``token`` agrees with, longest phrase first.
+
+        Remembered per token: Markdown emphasis ("**the", "agenda*") makes the same starred
+        tokens come back comment after comment, and each would otherwise be compared with
+        every listed word of its length."""
+        found = self._shape_cache.get(token)
+        if found is None:
+            found = tuple(
+                term
+                for term in self.by_shape.get((len(token), token[0]), ())
+                if _agrees(token, term[0])
+            )
+            if len(self._shape_cache) >= _SHAPE_CACHE_SIZE:
+                self._shape_cache.clear()
+            self._shape_cache[token] = found
+        return found
 
 
 def _rest_agrees(term: Term, tokens: list[str], i: int, strict: bool) -> bool:
