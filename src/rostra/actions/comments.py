@@ -32,7 +32,7 @@ from rostra.domain.identity import Reader
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult
 from rostra.domain.rendering import render_markdown
 from rostra.domain.sites import Premoderation, Site
-from rostra.domain.text import NUL, unstorable
+from rostra.domain.text import refuse_unstorable
 from rostra.moderation.policy import Policy
 from rostra.storage._upsert import insert_ignore
 from rostra.storage.authors import Author, AuthorStore
@@ -102,11 +102,7 @@ def utcnow() -> datetime:
 def clean_text(value: str, field: str, *, max_chars: int, required: bool = True) -> str:
     """Stripped text, refusing what databases choke on (NUL, lone surrogates) and lengths."""
     value = value.strip()
-    problem = unstorable(value)
-    if problem == NUL:
-        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
-    if problem is not None:
-        raise InvalidInput(f"{field} is not valid Unicode text", field=field)
+    refuse_unstorable(value, field)
     if required and not value:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_chars:

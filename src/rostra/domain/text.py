@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["LONE_SURROGATE", "NUL", "made_storable", "unstorable"]
+from rostra.domain.errors import InvalidInput
+
+__all__ = ["LONE_SURROGATE", "NUL", "made_storable", "refuse_unstorable", "unstorable"]
 
 NUL = "NUL character"
 LONE_SURROGATE = "lone surrogate (not UTF-8)"
@@ -20,6 +22,17 @@ def unstorable(value: str) -> str | None:
     if not value.isascii() and _SURROGATE.search(value):
         return LONE_SURROGATE
     return None
+
+
+def refuse_unstorable(value: str, field: str | None = None) -> None:
+    """``InvalidInput`` (about ``field``, or "text") when ``value`` cannot be stored."""
+    problem = unstorable(value)
+    if problem is None:
+        return
+    name = field or "text"
+    if problem == NUL:
+        raise InvalidInput(f"{name} must not contain NUL characters", field=field)
+    raise InvalidInput(f"{name} is not valid Unicode text", field=field)
 
 
 def made_storable(value: str) -> str:

@@ -30,8 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from rostra.domain.errors import InvalidInput
-from rostra.domain.text import NUL, unstorable
+from rostra.domain.text import refuse_unstorable
 
 metadata = MetaData(
     naming_convention={
@@ -69,15 +68,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return stored.astimezone(UTC)
 
 
-def _storable(value: str) -> str:
-    problem = unstorable(value)
-    if problem == NUL:
-        raise InvalidInput("text must not contain NUL characters")
-    if problem is not None:
-        raise InvalidInput("text is not valid Unicode (a lone surrogate)")
-    return value
-
-
 class StoredString(TypeDecorator[str]):
     """``String`` that both databases store alike: a NUL character (PostgreSQL refuses it) or
     a lone surrogate (not UTF-8) is ``InvalidInput`` before the statement runs, wherever the
@@ -87,7 +77,9 @@ class StoredString(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return _storable(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            refuse_unstorable(value)
+        return value
 
 
 class StoredText(StoredString):
