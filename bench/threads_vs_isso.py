@@ -3,7 +3,9 @@
 Starts Isso 0.14 under gunicorn (as its docs recommend) and ``rostra serve`` on free ports of
 127.0.0.1, seeds the same comments into both through their own HTTP APIs, then measures each
 operation with wrk (2 and 32 connections, each run bounded in time) and prints requests/s,
-p50/p99 latency, the Rostra/Isso ratio per row, and each server's resident memory.
+p50/p99 latency, the Rostra/Isso ratio per row, and each server's resident memory. Posts are
+also sent to a third server that only validates and scores them (``post_bound.py``): what one
+process could reach if storing, signing and rendering a post cost nothing.
 
     python bench/threads_vs_isso.py            # N = 10, 100, 1000, 5000; 10 s per run
     python bench/threads_vs_isso.py --quick    # N = 10, 1000; 3 s per run
@@ -48,6 +50,7 @@ from wrk import WrkResult, post_script, run_wrk
 
 ORIGIN = "http://news.example.test"  # the publisher's site: Isso's `host`, Rostra's origin
 SITE = "bench"
+BOUND = "post, engine only"
 REPLY_SHARE = 0.2
 
 
@@ -202,6 +205,17 @@ def start_rostra(stack: ExitStack, workdir: Path, workers: int, model_dir: str |
             str(workers)]
     return stack.enter_context(running("Rostra", argv, env, port, workdir,
                                        f"/api/v1/sites/{SITE}/counts?url={quote(ORIGIN)}/"))
+
+
+def start_bound(stack: ExitStack, workdir: Path, model_dir: str | None) -> Server:
+    """bench/post_bound.py in one Uvicorn process: validate and score each post, store nothing."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))
+    if model_dir:
+        env["ROSTRA_MODEL_DIR"] = model_dir
+    argv = [sys.executable, "-m", "uvicorn", "post_bound:create_app", "--factory", "--host",
+            "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return stack.enter_context(running("Engine-only", argv, env, port, workdir, "/ready"))
 
 
 # -- seeding through each server's API ----------------------------------------------------
@@ -421,10 +435,21 @@ def run(args: argparse.Namespace) -> int:
                                  "body", {"name": "Reader", "url": post_story.url,
                                           "title": "Posts"})
         compare("post a comment", None, isso.base + "/", rostra.base + "/", (isso_lua, rostra_lua))
+        bound = start_bound(stack, workdir, args.model_dir)
+        for c in conns:
+            isso_posts = next(r.isso for r in rows
+                              if r.operation == "post a comment" and r.connections == c)
+            row = Row(BOUND, None, c, isso_posts, measure(bound, bound.base + "/", c, duration,
+                                                          rostra_lua))
+            rows.append(row)
+            print_row(row)
+        print(f"# {BOUND}: one Uvicorn process that validates each post and scores it with "
+              "Rostra's engine, storing nothing (bench/post_bound.py); its Isso column repeats "
+              "Isso's post row")
 
         print()
         memory = {}
-        for server in (isso, rostra):
+        for server in (isso, rostra, bound):
             rss, peak, count = server.memory_mb()
             memory[server.name] = rss
             print(f"# {server.name} memory: RSS {rss:.0f} MB now, peak {peak:.0f} MB "
@@ -433,6 +458,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         for line in targets(rows, memory["Rostra"]):
             print(line)
+        print(bound_line(rows, memory[bound.name]))
         load = os.getloadavg()
         print(f"# load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
         if args.json:
@@ -488,6 +514,24 @@ def targets(rows: list[Row], rostra_rss: float) -> list[str]:
     verdict = "met" if rostra_rss < 250 else "MISSED"
     lines.append(f"# target Rostra RSS < 250 MB: {rostra_rss:.0f} MB, {verdict}")
     return lines
+
+
+def bound_line(rows: list[Row], rss: float) -> str:
+    """What one process could reach if a post did nothing but validate and score (issue 3:
+    'if a target looks unreachable, say what bounds it')."""
+    bound = best(rows, BOUND, None, "rostra")
+    isso = best(rows, "post a comment", None, "isso")
+    if not bound or not isso:
+        return f"# bound: {BOUND} not measured"
+    cpus = os.cpu_count() or 1
+    budget = 1000 * cpus / (4 * isso)  # ms of CPU per post with every core busy
+    spent = [r.rostra.cpu_ms for r in rows if r.operation == BOUND and r.rostra is not None
+             and r.rostra.cpu_ms is not None]
+    least = f"{min(spent):.1f} ms" if spent else "not measured"
+    return (f"# bound: {BOUND} in one process: {bound:.0f} posts/s = {bound / isso:.1f}x Isso's "
+            f"posts, holding {rss:.0f} MB. 4x Isso is {4 * isso:.0f} posts/s: at most "
+            f"{budget:.2f} ms of CPU per post on all {cpus} cores together (server and load "
+            f"tool); scoring alone took {least}")
 
 
 def row_json(row: Row) -> dict[str, object]:
