@@ -1,12 +1,15 @@
 """The fast tier: the shipped model's behaviour, the scorer conventions and the features."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
 from rostra.moderation.fast import DEFAULT_MODEL_DIR, FastScorer
-from rostra.moderation.features import NgramHasher, char_offsets_of_bytes
+from rostra.moderation.features import FEW, NgramHasher, char_offsets_of_bytes
 from rostra.moderation.normalize import normalize
 from rostra.moderation.policy import Policy
 from rostra.moderation.scorer import check_scorer
@@ -85,11 +88,14 @@ def test_hostile_texts_score_without_error(fast):
 
 def test_batch_neighbours_do_not_change_a_score(fast):
     texts = [normalize(t, with_offsets=False).text for t in TOXIC + BENIGN]
+    assert len(texts) > FEW
     together = fast.score(texts)
-    alone = np.vstack([fast.score([t]) for t in texts])
-    # One text takes a path of its own (its weight rows added up, no sparse matrix); it must
-    # give the very same numbers, so a live post scores what a rescore of the archive does.
-    np.testing.assert_array_equal(together, alone)
+    # Up to FEW texts take a path of their own (their weight rows added up, no sparse matrix);
+    # it must give the very same numbers, so a live post scores what a rescore of the archive
+    # does.
+    for size in range(1, FEW + 1):
+        few = np.vstack([fast.score(texts[i : i + size]) for i in range(0, len(texts), size)])
+        np.testing.assert_array_equal(together, few)
 
 
 def test_word_contributions_point_at_the_insult(fast):
@@ -102,13 +108,16 @@ def test_word_contributions_point_at_the_insult(fast):
 
 def test_hasher_logits_match_the_sparse_matrix():
     hasher = NgramHasher(char_orders=(3, 5), char_bits=10, word_bits=9)
-    texts = ["you are an idiot", "", "héllo wörld, fine", "x"]
+    texts = ["you are an idiot", "", "héllo wörld, fine", "x", "a longer one, you moron", "ok"]
+    assert len(texts) > FEW  # the batch takes the sparse product
     w = np.random.default_rng(0).normal(size=(hasher.n_features, 6)).astype(np.float32)
     ones = np.ones(hasher.n_features, dtype=np.float32)
     batch = hasher.logits(texts, w, ones)
     np.testing.assert_allclose(hasher.transform(texts) @ w, batch, atol=1e-4)
-    alone = np.vstack([hasher.logits([t], w, ones) for t in texts])
-    np.testing.assert_array_equal(alone, batch)
+    for size in (1, 2, FEW):
+        few = np.vstack([hasher.logits(texts[i : i + size], w, ones)
+                         for i in range(0, len(texts), size)])
+        np.testing.assert_array_equal(few, batch)
 
 
 def test_shipped_model_files_fit_the_size_budget():
@@ -132,15 +141,38 @@ def test_byte_offsets_map_to_the_characters_that_own_them(text):
 
 
 def test_word_contributions_of_a_batch_equal_those_of_each_text(fast):
-    texts = ["you stupid idiot", "", "café idiot 😀 moron", "plain words here"]
+    texts = ["you stupid idiot", "", "café idiot 😀 moron", "plain words here",
+             "f.u.c.k off, loser", "the council met on Tuesday"]
+    assert len(texts) > FEW  # the batch takes the sparse product, one text the numpy sums
     starts, ends, indptr, contrib = fast.word_contributions_many(texts)
     assert indptr.tolist()[0] == 0 and indptr.tolist()[-1] == len(starts)
     for i, text in enumerate(texts):
         offsets, alone = fast.word_contributions(text)
         a, b = indptr[i], indptr[i + 1]
         assert list(zip(starts[a:b].tolist(), ends[a:b].tolist(), strict=True)) == offsets
-        assert np.allclose(contrib[a:b], alone, atol=1e-5)
+        np.testing.assert_array_equal(contrib[a:b], alone)
+    pairs = np.vstack([fast.word_contributions_many(texts[i : i + 2])[3] for i in (0, 2, 4)])
+    np.testing.assert_array_equal(pairs, contrib)
     assert [
         texts[2][s:e]
         for s, e in zip(starts[indptr[2] : indptr[3]], ends[indptr[2] : indptr[3]], strict=True)
     ] == ["café", "idiot", "😀", "moron"]
+
+
+def test_judging_a_live_post_does_not_load_scipy():
+    # A server that only takes posts keeps ~15 MB less when the post path (one comment, its
+    # group-neutral copy, explanations) never imports scipy; batches still use it.
+    code = (
+        "import sys\n"
+        "from rostra.moderation.engine import ModerationEngine\n"
+        "engine = ModerationEngine.from_model_dir(tiers=['fast'])\n"
+        "result = engine.moderate(['Those women are stupid idiots, f*ck them'])[0]\n"
+        "assert result.decision.value != 'approve', result\n"
+        "assert any(r.text for r in result.reasons), result.reasons\n"
+        "print('scipy' in sys.modules)\n"
+        "engine.moderate(['one', 'two', 'three', 'four', 'five you idiot'])\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["False", "True"]

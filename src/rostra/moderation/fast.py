@@ -22,7 +22,7 @@ import numpy as np
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
-from rostra.moderation.features import NgramHasher, char_offsets_of_bytes
+from rostra.moderation.features import FEW, NgramHasher, char_offsets_of_bytes
 
 _SEP = "\x00"
 
@@ -193,8 +193,6 @@ class FastScorer:
         Returns the words' character ``starts`` and ``ends`` (each relative to its own text),
         ``indptr`` (text i owns words ``indptr[i]:indptr[i + 1]``) and the (W, 6) shares.
         """
-        import scipy.sparse as sp
-
         self.model  # noqa: B018 - raises ScorerNotLoaded
         hasher = self._hasher
         assert hasher is not None
@@ -247,13 +245,24 @@ class FastScorer:
         # Rows in order: each block's rows already ascend, so the stable sort only merges runs;
         # built from (data, indices, indptr), the matrix skips scipy's duplicate-summing sort.
         order = np.argsort(rows, kind="stable")
-        indptr_w = np.zeros(n_words + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_words), out=indptr_w[1:])
-        shares = sp.csr_matrix(
-            (share[occurrences[order]], self._rows[feats[occurrences[order]]], indptr_w),
-            shape=(n_words, self._weighted.shape[0]),
-        )
-        contrib = np.asarray(shares @ self._weighted, dtype=np.float32)
+        picked = self._rows[feats[occurrences[order]]]
+        if n <= FEW:
+            # A live post: add the shares of the weight rows up word by word, in the order the
+            # sparse product adds them, so the shares are the same to the bit. A server that
+            # only takes posts then never loads scipy (~15 MB).
+            contrib = np.zeros((n_words, len(LABELS)), dtype=np.float32)
+            parts = share[occurrences[order], None] * self._weighted[picked]
+            np.add.at(contrib, rows[order], parts)
+        else:
+            import scipy.sparse as sp
+
+            indptr_w = np.zeros(n_words + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n_words), out=indptr_w[1:])
+            shares = sp.csr_matrix(
+                (share[occurrences[order]], picked, indptr_w),
+                shape=(n_words, self._weighted.shape[0]),
+            )
+            contrib = np.asarray(shares @ self._weighted, dtype=np.float32)
 
         # Byte offsets in the joined batch -> character offsets within each text.
         joined = _SEP.join(texts)

@@ -78,6 +78,11 @@ def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     return sums
 
 
+#: Up to this many texts, scoring and word shares add weight rows with numpy instead of a
+#: scipy sparse product (the same sums, in the same order).
+FEW = 4
+
+
 def _sparse_sums(columns: np.ndarray, indptr: np.ndarray, weighted: np.ndarray) -> np.ndarray:
     """Per text (``indptr``), the sum of the rows of ``weighted`` that its features pick."""
     import scipy.sparse as sp
@@ -264,12 +269,16 @@ class NgramHasher:
             if blk.feats.size == 0:
                 continue
             columns = blk.feats if rows is None else rows[blk.feats]
-            if n == 1:
-                # One comment (a live post): add up its weight rows. Building a scipy matrix
-                # costs ~100 us whatever its size, most of the time of scoring one comment;
-                # the sum runs row by row as the sparse product does, so the scores are the
-                # same to the bit.
-                part = weighted[columns].sum(axis=0, keepdims=True)
+            if n <= FEW:
+                # A live post (with its group-neutral copy): add up each text's weight rows.
+                # Building a scipy matrix costs ~100 us whatever its size, most of the time of
+                # scoring one comment, and a server that only takes posts then never loads
+                # scipy (~15 MB). The sums run row by row as the sparse product does, so the
+                # scores are the same to the bit.
+                part = np.stack([
+                    weighted[columns[blk.indptr[i] : blk.indptr[i + 1]]].sum(axis=0)
+                    for i in range(n)
+                ])
             else:
                 part = _sparse_sums(columns, blk.indptr, weighted)
             sums[blk.group] = sums[blk.group] + part if blk.group in sums else part
