@@ -96,6 +96,30 @@ def test_serve_caps_the_allocator_unless_the_environment_chose(preset, expected)
     assert done.stdout.strip() == expected
 
 
+def test_demo_serves_with_the_allocator_settings_of_serve(tmp_path, monkeypatch):
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator settings are glibc's")
+    from rostra.cli import server
+
+    for variable, _parameter, _value in server.ALLOCATOR_SETTINGS:
+        monkeypatch.delenv(variable, raising=False)  # restored after the test
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROSTRA_DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
+    monkeypatch.setenv("ROSTRA_DEV_MODE", "1")
+    monkeypatch.setenv("ROSTRA_PUBLIC_URL", "http://127.0.0.1:8000")
+    monkeypatch.setenv("ROSTRA_SECRET_KEY", "a-long-random-test-secret-for-the-demo-0123")
+    monkeypatch.setattr(server, "serving_engine", lambda settings: WordEngine())
+    handed: dict[str, str | None] = {}
+
+    def become_uvicorn(host: str, port: int, workers: int) -> None:
+        handed.update({v: os.environ.get(v) for v, _p, _x in server.ALLOCATOR_SETTINGS})
+
+    monkeypatch.setattr(server, "_run", become_uvicorn)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert handed == {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": str(1 << 20)}
+
+
 def test_serve_hands_over_to_uvicorn_with_options_it_accepts():
     from uvicorn.main import main as uvicorn_command
 
