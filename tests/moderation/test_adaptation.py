@@ -317,3 +317,50 @@ def test_comparison_and_live_result_use_the_vectors():
     assert rude.scores["toxicity"] > 0.5 and rude.decision is not Decision.APPROVE
     with pytest.raises(InvalidInput):
         adapt_result(model, examples[0].text, scored, Policy.default())
+
+
+def test_site_scores_are_the_fitted_formula_and_the_same_alone_as_in_a_batch():
+    # Scoring does not build the feature matrix the fit learned from; it must still give what
+    # that matrix times the weights gives, and a live post what a rescore gives (the n-gram
+    # sums to the bit; the dense products go through BLAS, whose last bit may depend on how
+    # many rows it multiplies).
+    from rostra.moderation.adaptation import _features
+
+    examples, held, _y, vectors = _vector_examples()
+    texts = held + ["what a carrot take", "", "the transit report is out"]
+    base = np.array([BASE] * len(texts))
+    for model, reads in ((fit_site_model(examples, vectors=vectors), vectors),
+                         (fit_site_model(_site_examples()), None)):
+        x = _features(texts, model.params, reads)
+        expected = np.log(base / (1 - base)) @ model.base_weight + model.bias
+        for j in range(len(LABELS)):
+            w = np.zeros(x.shape[1])
+            w[model.cols[j]] = model.weights[j]
+            expected[:, j] += x @ w
+        batch = model.logits(texts, base, reads)
+        np.testing.assert_allclose(batch, expected, rtol=1e-6, atol=1e-9)
+        for size in (1, 2):
+            few = np.vstack([model.logits(texts[i : i + size], base[i : i + size], reads)
+                             for i in range(0, len(texts), size)])
+            np.testing.assert_allclose(few, batch, rtol=0, atol=1e-12)
+
+
+def test_scoring_a_live_post_with_a_site_model_does_not_load_scipy(tmp_path):
+    import subprocess
+    import sys
+
+    model = fit_site_model(_site_examples())
+    path = tmp_path / "site.model"
+    path.write_bytes(model.to_bytes())
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from rostra.moderation.adaptation import SiteModel\n"
+        f"model = SiteModel.from_bytes(open({str(path)!r}, 'rb').read())\n"
+        "p = model.predict(['what a carrot take'], np.full((1, 6), 0.1))\n"
+        "assert p[0, 0] > 0.5, p\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["False"]

@@ -211,9 +211,16 @@ class SiteModel:
     base_weight: np.ndarray  # (6, 6): label j's logit is logit(base) @ base_weight[:, j]
     word_weights: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    _scoring: _ScoringTables | None = field(default=None, init=False, repr=False, compare=False)
 
     def hasher(self) -> NgramHasher:
         return _hasher(self.params)
+
+    def _tables(self) -> _ScoringTables:
+        """The weights laid out for scoring, built on first use."""
+        if self._scoring is None:
+            self._scoring = _ScoringTables.of(self.cols, self.weights, self.hasher())
+        return self._scoring
 
     @property
     def embedding(self) -> str | None:
@@ -245,12 +252,16 @@ class SiteModel:
             )
         if not texts or not any(c.size for c in self.cols):
             return z
-        x = _features(texts, self.params, vectors if self.embedding is not None else None)
-        for j in range(len(LABELS)):
-            if self.cols[j].size:
-                w = np.zeros(x.shape[1], dtype=np.float64)
-                w[self.cols[j]] = self.weights[j]
-                z[:, j] += x @ w
+        # x . w_j for every label at once, without building x: the n-gram part as the fast
+        # tier scores (a few texts add up their weight rows, so a live post loads no scipy),
+        # the sentence part as a plain product.
+        tables = self._tables()
+        z += tables.hasher.logits(_normalised(texts), tables.ngrams, rows=tables.rows)
+        if self.embedding is not None and vectors is not None and tables.vectors.shape[0]:
+            v = np.asarray(vectors.embed(list(texts)), dtype=np.float64).reshape(len(texts), -1)
+            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+            width = min(v.shape[1], tables.vectors.shape[0])
+            z += (v[:, :width] * self.params.vector_scale) @ tables.vectors[:width]
         return z
 
     def predict(
@@ -328,6 +339,47 @@ class SiteModel:
                 )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"unreadable site model: {exc}") from exc
+
+
+class _SortedRows:
+    """Feature id -> row of a compact table holding the few features a site model weighs:
+    a binary search in their sorted ids; every other feature gets the last row (zeros)."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+
+    def __getitem__(self, feats: np.ndarray, /) -> np.ndarray:
+        if self.keys.size == 0:
+            return np.zeros(feats.shape, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, feats), self.keys.size - 1)
+        found: np.ndarray = np.where(self.keys[at] == feats, at, self.keys.size)
+        return found
+
+
+@dataclass(frozen=True)
+class _ScoringTables:
+    """A site model's weights for scoring: n-gram rows (float64, one column per label, a last
+    row of zeros) with their feature ids, and the sentence-representation weights
+    (dimension x label)."""
+
+    hasher: NgramHasher
+    ngrams: np.ndarray
+    rows: _SortedRows
+    vectors: np.ndarray
+
+    @classmethod
+    def of(cls, cols: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+           hasher: NgramHasher) -> _ScoringTables:
+        n = hasher.n_features
+        keys = np.unique(np.concatenate([c[c < n] for c in cols])).astype(np.int64)
+        width = max((int(c.max()) - n + 1 for c in cols if c.size and c.max() >= n), default=0)
+        ngrams = np.zeros((keys.size + 1, len(LABELS)), dtype=np.float64)
+        vectors = np.zeros((width, len(LABELS)), dtype=np.float64)
+        for j, (c, w) in enumerate(zip(cols, weights, strict=True)):
+            gram = c < n
+            ngrams[np.searchsorted(keys, c[gram]), j] = w[gram]
+            vectors[c[~gram] - n, j] = w[~gram]
+        return cls(hasher, ngrams, _SortedRows(keys), vectors)
 
 
 def _hasher(params: AdaptParams) -> NgramHasher:

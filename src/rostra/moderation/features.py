@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -76,6 +76,12 @@ def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     np.cumsum(values, out=csum[1:])
     sums: np.ndarray = csum[indptr[1:]] - csum[indptr[:-1]]
     return sums
+
+
+class RowMap(Protocol):
+    """Feature ids -> rows of a compact weight table (see ``NgramHasher.logits``)."""
+
+    def __getitem__(self, feats: np.ndarray, /) -> np.ndarray: ...
 
 
 #: Up to this many texts, scoring and word shares add weight rows with numpy instead of a
@@ -256,11 +262,13 @@ class NgramHasher:
         weighted: np.ndarray,
         idf_sq: np.ndarray | None = None,
         *,
-        rows: np.ndarray | None = None,
+        rows: RowMap | None = None,
     ) -> np.ndarray:
         """``transform(texts) @ W`` without building values: ``weighted = idf[:, None] * W``.
         ``idf_sq`` (the squared IDFs) saves squaring them; without it they come from ``idf``.
-        ``rows`` maps each feature to its row of ``weighted`` when that holds only some rows."""
+        ``rows`` maps each feature to its row of ``weighted`` when that holds only some rows
+        (an array indexed by feature, or anything that maps an array of features the same
+        way). The result has ``weighted``'s dtype."""
         n = len(texts)
         blocks = self.blocks(texts)
         norms = self._norms(blocks, n, idf_sq)
@@ -282,9 +290,9 @@ class NgramHasher:
             else:
                 part = _sparse_sums(columns, blk.indptr, weighted)
             sums[blk.group] = sums[blk.group] + part if blk.group in sums else part
-        out = np.zeros((n, weighted.shape[1]), dtype=np.float32)
+        out = np.zeros((n, weighted.shape[1]), dtype=weighted.dtype)
         for group, s in sums.items():
-            out += (s / norms[group][:, None]).astype(np.float32)
+            out += (s / norms[group][:, None]).astype(weighted.dtype)
         return out
 
     def words(self, text: str) -> list[WordSpan]:
