@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from tests.fresh import fresh_python
 
 from rostra.domain.errors import InvalidInput
 from rostra.domain.labels import LABELS
@@ -346,9 +347,6 @@ def test_site_scores_are_the_fitted_formula_and_the_same_alone_as_in_a_batch():
 
 
 def test_scoring_a_live_post_with_a_site_model_does_not_load_scipy(tmp_path):
-    import subprocess
-    import sys
-
     model = fit_site_model(_site_examples())
     path = tmp_path / "site.model"
     path.write_bytes(model.to_bytes())
@@ -361,6 +359,4 @@ def test_scoring_a_live_post_with_a_site_model_does_not_load_scipy(tmp_path):
         "assert p[0, 0] > 0.5, p\n"
         "print('scipy' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
-    assert done.stdout.split() == ["False"]
+    assert fresh_python(code).split() == ["False"]

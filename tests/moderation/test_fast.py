@@ -1,10 +1,8 @@
 """The fast tier: the shipped model's behaviour, the scorer conventions and the features."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from tests.fresh import fresh_python
 
 from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import LABELS
@@ -173,6 +171,4 @@ def test_judging_a_live_post_does_not_load_scipy():
         "engine.moderate(['one', 'two', 'three', 'four', 'five you idiot'])\n"
         "print('scipy' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
-    assert done.stdout.split() == ["False", "True"]
+    assert fresh_python(code).split() == ["False", "True"]

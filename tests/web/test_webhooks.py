@@ -1,13 +1,12 @@
 """Webhooks end to end: managed through the API, signed, retried, logged, never in the way."""
 
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.fresh import fresh_python
 from tests.receivers import webhook_receiver
 from tests.web.conftest import post, staff_actor
 
@@ -202,7 +201,4 @@ def test_a_server_without_webhook_calls_never_loads_the_http_client():
         "    print(type(exc).__module__.split('.')[0])\n"
         "client.close()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "httpx"
+    assert fresh_python(code, timeout=60).strip() == "httpx"
