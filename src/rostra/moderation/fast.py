@@ -242,8 +242,7 @@ class FastScorer:
         share = (np.where(two, 0.5, 1.0) * scale).astype(np.float32)
         occurrences = np.concatenate([np.flatnonzero(take_first), np.flatnonzero(take_last)])
         rows = np.concatenate([first[take_first], last[take_last]])
-        # Rows in order: each block's rows already ascend, so the stable sort only merges runs;
-        # built from (data, indices, indptr), the matrix skips scipy's duplicate-summing sort.
+        # Rows in order: each block's rows already ascend, so the stable sort only merges runs.
         order = np.argsort(rows, kind="stable")
         picked = self._rows[feats[occurrences[order]]]
         if n <= FEW:
@@ -256,6 +255,7 @@ class FastScorer:
         else:
             import scipy.sparse as sp
 
+            # Built from (data, indices, indptr), the matrix skips scipy's duplicate-summing sort.
             indptr_w = np.zeros(n_words + 1, dtype=np.int64)
             np.cumsum(np.bincount(rows, minlength=n_words), out=indptr_w[1:])
             shares = sp.csr_matrix(
