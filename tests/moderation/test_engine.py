@@ -9,6 +9,7 @@ from rostra.domain.errors import InvalidInput, ScorerNotLoaded
 from rostra.domain.labels import BANNED_TERM, LABELS, SPAM, SUSPECT_TERM
 from rostra.domain.moderation import AuthorContext, Decision
 from rostra.moderation.engine import MAX_CHARS, ModerationEngine
+from rostra.moderation.normalize import known_words
 from rostra.moderation.policy import Policy
 from rostra.moderation.scorer import check_explainer, check_scorer
 from rostra.testing import FakeExplainer, FakeScorer
@@ -196,6 +197,20 @@ def test_non_string_items_are_a_programming_error(engine: ModerationEngine) -> N
 def test_moderate_before_load_is_refused(fast: FakeScorer) -> None:
     with pytest.raises(ScorerNotLoaded):
         ModerationEngine(fast=fast).moderate(["hello"])
+
+
+def test_load_reads_the_words_the_normaliser_knows() -> None:
+    known_words.cache_clear()
+    ModerationEngine().load()
+    assert known_words.cache_info().currsize == 1  # scoring will not read them from disk
+
+
+def test_a_banned_word_spelled_out_after_an_article_is_rejected() -> None:
+    engine = ModerationEngine()
+    engine.load()
+    (result,) = engine.moderate(["you are a c u n t"])
+    assert result.decision == Decision.REJECT
+    assert [(r.label, r.text) for r in result.reasons] == [(BANNED_TERM, "c u n t")]
 
 
 def test_engine_without_models_still_applies_word_lists_and_spam() -> None:

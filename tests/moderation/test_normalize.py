@@ -73,6 +73,43 @@ def test_acronyms_with_three_letters_are_joined() -> None:
     assert normalize("U.S.A. today").text == "usa. today"
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        # "a" or "i" before a split word is a word of its own when the rest is a word ...
+        ("you are a c u n t", "you are a cunt"),
+        ("what a s h i t show", "what a shit show"),
+        ("you are a f u c k i n g moron", "you are a fucking moron"),
+        ("such a m o r o n", "such a moron"),
+        ("a b i t c h e s", "a bitches"),
+        ("i h a t e you", "i hate you"),
+        ("i  s  h  i  t", "i shit"),  # two spaces throughout
+        # ... and the first letter of the split word when the whole run is a word
+        ("a s s", "ass"),
+        ("a s s h o l e s", "assholes"),
+        ("i d i o t", "idiot"),
+        ("a m a z i n g", "amazing"),
+        ("a r s e", "arse"),
+        ("a q z x", "aqzx"),  # neither reading explains it: joined, as before
+        ("a.c.u.n.t", "acunt"),  # dots are no word boundary
+    ],
+)
+def test_one_letter_word_before_split_letters(written: str, expected: str) -> None:
+    assert normalize(written).text == expected
+    assert normalize(written, with_offsets=False).text == expected
+
+
+def test_one_letter_word_keeps_its_own_offsets() -> None:
+    original = "you are a c u n t!"
+    n = normalize(original)
+    assert n.text == "you are a cunt!"
+    article = n.text.index(" a ") + 1
+    assert n.to_original(article, article + 1) == (8, 9)
+    start = n.text.index("cunt")
+    a, b = n.to_original(start, start + 4)
+    assert original[a:b] == "c u n t"
+
+
 def test_control_characters_become_spaces_and_newlines_stay() -> None:
     assert normalize("a\x00b\r\nc").text == "a b \nc"
 

@@ -127,6 +127,11 @@ def test_default_list_catches_slurs_and_profanity_but_not_ordinary_words() -> No
     assert found("what a c*nt", wordlist) == [(BANNED_TERM, "c*nt")]
     assert found("F U C K this", wordlist) == [(SUSPECT_TERM, "F U C K")]
     assert found("sh!t happens", wordlist) == [(SUSPECT_TERM, "sh!t")]
+    # "a" before a spelled-out word is the article, not the word's first letter ...
+    assert found("you are a c u n t", wordlist) == [(BANNED_TERM, "c u n t")]
+    assert found("what a s h i t show", wordlist) == [(SUSPECT_TERM, "s h i t")]
+    # ... unless the whole run is the listed word
+    assert found("you a s s h o l e", wordlist) == [(SUSPECT_TERM, "a s s h o l e")]
     benign = (
         "Scunthorpe class assassin, a cocktail in Essex, spick and span, "
         "the Dickens novel, 2020 was a hard year for 100 people"

@@ -30,7 +30,7 @@ from rostra.domain.labels import LABELS, SPAM
 from rostra.domain.moderation import AuthorContext, Decision, ModerationResult, Reason
 from rostra.moderation.counterfactual import DEFAULT_WEIGHT, IdentityBlend
 from rostra.moderation.explain import explanation_reasons
-from rostra.moderation.normalize import NormalizedText, normalize, with_offsets
+from rostra.moderation.normalize import NormalizedText, known_words, normalize, with_offsets
 from rostra.moderation.policy import TIERS, Policy
 from rostra.moderation.scorer import Explainer, Scorer
 from rostra.moderation.spam import link_reasons, spam_score, spam_signals
@@ -99,6 +99,7 @@ class ModerationEngine:
         if self._default_terms is None:
             self._default_terms = default_terms()
             self._wordlist(Policy.default())  # compile the common case now
+        known_words()  # what the normaliser reads where "a" or "i" comes before split letters
 
     @classmethod
     def from_model_dir(

@@ -7,7 +7,8 @@ Stages, in order (each keeps the offset map when asked to):
    dropped, case folding, Cyrillic/Greek look-alikes mapped to Latin, control characters to
    a space;
 2. letters split by spaces, dots, dashes or underscores ("f u c k", "f.u.c.k") are joined
-   when at least three single characters, two of them letters, stand in a row;
+   when at least three single characters, two of them letters, stand in a row; a leading
+   "a" or "i" stays a word when only the rest is a known word ("a c u n t" → "a cunt");
 3. inside words that contain a letter, leetspeak digits and symbols become letters
    (4→a, 3→e, 0→o, $→s, @→a, 1→i, 5→s, 7→t, and "!" between letters → i) and masking
    symbols between letters (``# % ^ ~ ?``) become ``*``, the wildcard the word lists match;
@@ -22,12 +23,15 @@ training and the fast tier.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
 
-__all__ = ["NormalizedText", "normalize", "with_offsets"]
+__all__ = ["NormalizedText", "known_words", "normalize", "with_offsets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +213,72 @@ _SPLIT_HINT_RE = re.compile(rf"[ \t.\-_·•]{_ITEM}{_SEP}{_ITEM}(?!{_ITEM})")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
 
+# English words of one letter. Before letters split by spaces they may be a word of their own
+# ("you are a c u n t", "i h a t e") or the split word's first letter ("a s s", "i d i o t").
+_ONE_LETTER_WORDS = frozenset("ai")
+#: Insults that people spell out and the WordPiece vocabulary lacks (it has "idiot" and "jerk").
+_INSULTS = frozenset(
+    {
+        "moron", "imbecile", "cretin", "scum", "scumbag", "bigot", "hypocrite", "shill", "dolt",
+        "dimwit", "halfwit", "nitwit", "twit", "numpty", "muppet", "git", "arse", "cuck",
+        "libtard", "snowflake", "vermin", "filth",
+    }
+)  # fmt: skip
+_RUNS_RE = re.compile(r"([^\W\d_])\1{2,}")
+
+
 def _join_split(m: re.Match[str]) -> tuple[str, list[int]] | None:
     matched = m.group()
-    step = len(m.group("sep")) + 1  # one separator throughout: items sit at fixed steps
+    sep = m.group("sep")
+    step = len(sep) + 1  # one separator throughout: items sit at fixed steps
     joined = matched[::step]
     if len(_LETTER_RE.findall(joined)) < 2:
         return None  # "1 2 3", "5 - 4 - 3" stay numbers
-    return joined, list(range(0, len(matched), step))
+    rel = list(range(0, len(matched), step))
+    if joined[0] in _ONE_LETTER_WORDS and sep.isspace() and _word_then_split(joined):
+        # "a c u n t" is "a cunt": the space after the first letter stays (at rel 1).
+        return f"{joined[0]} {joined[1:]}", [0, 1, *rel[1:]]
+    return joined, rel
+
+
+def _word_then_split(joined: str) -> bool:
+    """Whether a run that starts with "a" or "i" reads as that word and then a split word.
+
+    Only when the rest is a known word and the whole run is not: "a c u n t" is "a cunt", but
+    "a s s", "i d i o t s" and "a m a z i n g" stay whole, and a run that neither reading
+    explains stays joined as well.
+    """
+    return not _known(_canonical(joined)) and _known(_canonical(joined[1:]))
+
+
+def _canonical(word: str) -> str:
+    """A joined run as the later stages will write it (leetspeak decoded, stretches undone)."""
+    return _RUNS_RE.sub(r"\1", _decode_run(word))
+
+
+def _known(word: str) -> bool:
+    vocabulary = known_words()
+    return (
+        word in vocabulary
+        or (word.endswith("s") and word[:-1] in vocabulary)
+        or (word.endswith("es") and word[:-2] in vocabulary)
+    )
+
+
+@lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """Known English words: the shipped WordPiece vocabulary's whole words, the insults above
+    and the default word lists' single-word terms. Read once: ``ModerationEngine.load`` reads
+    them, so that scoring never touches the disk; elsewhere, when a run first needs them."""
+    from rostra.moderation.wordlist import default_terms  # it imports this module
+
+    package = resources.files("rostra.moderation")
+    tokenizer = package.joinpath("models", "accurate", "tokenizer.json").read_text(encoding="utf-8")
+    vocab = json.loads(tokenizer)["model"]["vocab"]
+    words = {t for t in vocab if t.isascii() and t.isalpha()} | _INSULTS
+    banned, suspect = default_terms()
+    words.update(t.lower() for t in (*banned, *suspect) if t.isalpha())
+    return frozenset(words)
 
 
 # --- stage 3: leetspeak and masks (one-to-one) ------------------------------------------------
