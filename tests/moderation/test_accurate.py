@@ -25,6 +25,8 @@ TOXIC = [
     "Shut up, you pathetic moron, nobody cares what you think.",
     "I will find you and kill you.",
     "What a f*cking piece of sh!t you are",
+    "you are a c u n t",  # the article stays a word of its own
+    "such a m o r o n",
 ]
 
 BENIGN = [

@@ -20,6 +20,7 @@ TOXIC = [
     "What a fucking disgrace, you worthless piece of shit.",
     "I will find you and kill you.",
     "F.U.C.K you, st00pid 1d10t",
+    "you are a c u n t",  # the article stays a word of its own
 ]
 BENIGN = [
     "Thank you for this thoughtful article.",
