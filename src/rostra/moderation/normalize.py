@@ -224,7 +224,6 @@ _INSULTS = frozenset(
         "libtard", "snowflake", "vermin", "filth",
     }
 )  # fmt: skip
-_RUNS_RE = re.compile(r"([^\W\d_])\1{2,}")
 
 
 def _join_split(m: re.Match[str]) -> tuple[str, list[int]] | None:
@@ -253,7 +252,7 @@ def _word_then_split(joined: str) -> bool:
 
 def _canonical(word: str) -> str:
     """A joined run as the later stages will write it (leetspeak decoded, stretches undone)."""
-    return _RUNS_RE.sub(r"\1", _decode_run(word))
+    return _sub(_STRETCH_RE, _collapse, _decode_run(word), None)[0]
 
 
 def _known(word: str) -> bool:
